@@ -1,0 +1,248 @@
+//! The application: shared state, the router with its layers, and `serve`, which takes a bound
+//! listener and a shutdown signal so tests can start the real server on port 0.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::Router;
+use chrono::{DateTime, Duration, Utc};
+use tallyman_store::Store;
+use tokio::net::TcpListener;
+use tokio::task::AbortHandle;
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::trace::TraceLayer;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::{about, async_actions, auth, openapi, token, users};
+
+/// HTTP-layer settings. `serve` builds them from flags, environment and the config file.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted; larger ones get 413.
+    pub body_limit: usize,
+    /// How long an async-capable operation may run before the caller gets 202.
+    pub async_budget: Duration,
+    /// Answer every async-capable operation with 202 (for testing client polling loops).
+    pub force_async: bool,
+    /// How long a successful action's result (and its idempotency record) is kept.
+    pub result_retention: Duration,
+    /// How long a failed or cancelled action's result is kept.
+    pub failure_retention: Duration,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Failed logins per (user name, address) within `login_window` before 429.
+    pub login_max_failures: u32,
+    pub login_window: Duration,
+    /// Largest page a collection returns (`limit` upper bound).
+    pub max_page_size: usize,
+    /// Base URL clients reach this server at, for `Location` headers; the request's Host
+    /// header is used when unset.
+    pub public_url: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 4 * 1024 * 1024,
+            async_budget: Duration::seconds(30),
+            force_async: false,
+            result_retention: Duration::minutes(5),
+            failure_retention: Duration::hours(1),
+            access_token_ttl: auth::default_access_ttl(),
+            refresh_token_ttl: auth::default_refresh_ttl(),
+            login_max_failures: 5,
+            login_window: Duration::minutes(15),
+            max_page_size: 500,
+            public_url: None,
+        }
+    }
+}
+
+/// Everything handlers share, passed through axum's `State`.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<HttpConfig>,
+    /// Installation id and date, for `/about`.
+    pub installation: (Uuid, DateTime<Utc>),
+    /// Actions still running on this node, so a cancel can stop them.
+    pub running: Arc<Mutex<HashMap<(Uuid, Uuid), AbortHandle>>>,
+}
+
+impl AppState {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: HttpConfig,
+    ) -> anyhow::Result<Self> {
+        let installation = store.installation(clock.now()).await?;
+        Ok(Self {
+            store,
+            clock,
+            config: Arc::new(config),
+            installation,
+            running: Arc::default(),
+        })
+    }
+}
+
+/// Wraps an operation so it can become an async action and honours `X-Request-id`.
+fn tracked(
+    state: &AppState,
+    operation_id: &'static str,
+    route: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    route.route_layer(middleware::from_fn_with_state(
+        (state.clone(), operation_id),
+        async_actions::track,
+    ))
+}
+
+pub fn router(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .route("/about", tracked(&state, "GetAbout", get(about::get_about)))
+        .route("/asyncActions", get(async_actions::get_async_actions_info))
+        .route(
+            "/asyncActions/config",
+            get(async_actions::get_async_actions_config),
+        )
+        .route(
+            "/asyncActions/{actionId}",
+            get(async_actions::get_async_action_info).delete(async_actions::cancel_async_action),
+        )
+        .route(
+            "/asyncActions/{actionId}/requestData",
+            put(async_actions::attach_request_data_to_async_action),
+        )
+        .route(
+            "/asyncActions/{actionId}/result",
+            get(async_actions::get_async_action_result)
+                .delete(async_actions::clear_async_action_result),
+        )
+        .route(
+            "/users/{userUid}/tokens",
+            delete(users::revoke_authentication_token),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_auth,
+        ));
+
+    let public = Router::new()
+        .route("/token", post(token::o_auth_2_issue_token))
+        .route("/openapi.json", get(openapi::serve_openapi));
+
+    let limit = state.config.body_limit;
+    Router::new()
+        .nest("/api/v3", public.merge(authenticated))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            reject_oversized,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id,
+                    user = tracing::field::Empty,
+                )
+            }),
+        )
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match state.store.provider().await {
+        Ok(_) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("There is no resource at {method} {}.", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        crate::error::ErrorType::Logical,
+        405,
+        format!("The method {method} is not allowed on {}.", uri.path()),
+    )
+}
+
+/// Refuses bodies whose declared length is over the limit before reading them.
+async fn reject_oversized(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.config.body_limit) {
+        return ApiError::payload_too_large(state.config.body_limit).into_response();
+    }
+    next.run(request).await
+}
+
+/// Serves until `shutdown` resolves; requests in flight are allowed to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let janitor = spawn_janitor(state.clone());
+    // Trailing slashes are trimmed before routing, so `/x/` and `/x` are the same resource
+    // (no redirects: some clients refuse to follow them).
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
+    let result = axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    janitor.abort();
+    result
+}
+
+/// Purges expired tokens, action records and login failures once a minute.
+fn spawn_janitor(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = async_actions::purge_expired(&state, state.clock.now()).await {
+                tracing::warn!(error = %e, "purging expired records failed");
+            }
+        }
+    })
+}

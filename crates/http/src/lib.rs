@@ -1,0 +1,20 @@
+//! Tallyman's HTTP layer: the VSPC REST API v3 wire format (envelope, errors, query
+//! parameters), OAuth2-style tokens, roles and tenant scope, `X-Request-id` idempotency and
+//! async actions. It knows HTTP and nothing about SQL; storage is behind `tallyman_store::Store`.
+
+pub mod about;
+pub mod app;
+pub mod async_actions;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod query;
+pub mod select;
+pub mod token;
+pub mod users;
+pub mod wire;
+
+pub use app::{router, serve, AppState, HttpConfig};
+pub use clock::{Clock, ManualClock, SystemClock};

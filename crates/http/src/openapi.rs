@@ -1,0 +1,87 @@
+//! The OpenAPI document of what this server implements, generated from the handlers' own
+//! annotations and served at `/api/v3/openapi.json`. A test compares it with the committed
+//! VSPC 3.6.1 Licensing contract so the two cannot drift apart unnoticed.
+
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::error::{ErrorResponse, ErrorType, ResponseError};
+use crate::wire::{EmptyResponse, PagingInformation, ResponseMetadata};
+use crate::{about, async_actions, token, users};
+
+/// `{"data": T}` as the contract wraps single resources.
+#[derive(Serialize, ToSchema)]
+pub struct DataOf<T: ToSchema> {
+    pub meta: Option<ResponseMetadata>,
+    pub data: T,
+    pub errors: Option<Vec<ResponseError>>,
+}
+
+/// `{"meta": {"pagingInfo": …}, "data": [T]}` as the contract wraps collections.
+#[derive(Serialize, ToSchema)]
+pub struct ListOf<T: ToSchema> {
+    pub meta: Option<ResponseMetadata>,
+    pub data: Vec<T>,
+    pub errors: Option<Vec<ResponseError>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectExpression {
+    pub property_path: String,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tallyman",
+        description = "Self-hosted license server, wire-compatible with the Licensing resource of \
+                       the Veeam Service Provider Console REST API v3 (3.6.1)."
+    ),
+    servers((url = "/api/v3")),
+    paths(
+        token::o_auth_2_issue_token,
+        about::get_about,
+        async_actions::get_async_actions_info,
+        async_actions::get_async_actions_config,
+        async_actions::get_async_action_info,
+        async_actions::cancel_async_action,
+        async_actions::attach_request_data_to_async_action,
+        async_actions::get_async_action_result,
+        async_actions::clear_async_action_result,
+        users::revoke_authentication_token,
+    ),
+    components(schemas(
+        ErrorResponse, ResponseError, ErrorType, EmptyResponse, PagingInformation, ResponseMetadata,
+        SelectExpression, token::OAuth2Result, token::OAuth2Error, token::OAuth2ErrorCode,
+        async_actions::AsyncActionInfo, async_actions::AsyncActionStatus,
+        async_actions::AsyncActionsConfig, async_actions::AsyncActionRequestData, about::About,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearerAuth" = [])),
+)]
+pub struct ApiDoc;
+
+/// The generated document as JSON.
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}
+
+pub async fn serve_openapi() -> Response {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(DOC.get_or_init(document).clone()).into_response()
+}

@@ -1,0 +1,72 @@
+//! Glue between axum and the query engine (`tallyman-query`): each VSPC resource type names its
+//! queryable properties once ([`Resource`]), and the [`CollectionQuery`] extractor parses
+//! `filter`, `sort`, `select`, `limit` and `offset` against them, answering bad input with a
+//! VSPC error that names the parameter.
+
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use serde_json::Value;
+use tallyman_query::{Allowed, QueryError, QueryOptions, Schema};
+
+use crate::error::ApiError;
+use crate::wire::Collection;
+use crate::AppState;
+
+/// A resource the query engine can filter, sort and project.
+pub trait Resource: Send + Sync + 'static {
+    fn schema() -> &'static Schema;
+}
+
+pub fn query_error(e: QueryError) -> ApiError {
+    ApiError::bad_parameter(e.parameter, e.message)
+}
+
+/// A parsed collection query for resource `R` with every parameter enabled.
+pub struct CollectionQuery<R> {
+    pub query: tallyman_query::CollectionQuery,
+    _resource: PhantomData<R>,
+}
+
+impl<R> CollectionQuery<R> {
+    /// Filters, sorts, pages and projects `docs` (given in their default order).
+    pub fn page(&self, docs: Vec<Value>) -> Collection {
+        let page = self.query.apply(docs);
+        Collection::new(page.items, page.total, page.offset)
+    }
+}
+
+impl<R: Resource> FromRequestParts<AppState> for CollectionQuery<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let State(state) = State::<AppState>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::internal("state unavailable"))?;
+        let options = QueryOptions {
+            default_limit: 100,
+            max_limit: state.config.max_page_size,
+        };
+        let allowed = Allowed {
+            paging: true,
+            filter: true,
+            sort: true,
+            select: true,
+        };
+        let query = tallyman_query::CollectionQuery::from_query_string(
+            parts.uri.query(),
+            R::schema(),
+            &options,
+            allowed,
+        )
+        .map_err(query_error)?;
+        Ok(Self {
+            query,
+            _resource: PhantomData,
+        })
+    }
+}

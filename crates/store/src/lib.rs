@@ -1,0 +1,211 @@
+//! Tallyman's storage: one [`Store`] trait and two implementations, SQLite (the embedded
+//! default) and PostgreSQL (for several nodes), chosen by the scheme of the database URL.
+//!
+//! Every method is one statement or one transaction, so a crash leaves either the old state or
+//! the new one. Each backend owns its migrations under `migrations/<backend>/`.
+
+pub mod model;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use model::*;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (for example a user name already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A referenced row does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("unsupported database URL: {0}")]
+    BadUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything Tallyman persists. Implementations must give identical results; the shared test
+/// suite in `tests/` runs against both.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and `/about`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations. Safe to run concurrently from several nodes.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    // --- installation -----------------------------------------------------------------------
+
+    /// Returns the installation id and date, creating them on first call.
+    async fn installation(&self, now: DateTime<Utc>) -> StoreResult<(Uuid, DateTime<Utc>)>;
+
+    // --- organizations ----------------------------------------------------------------------
+
+    async fn insert_organization(&self, org: &Organization) -> StoreResult<()>;
+    async fn organization(&self, uid: Uuid) -> StoreResult<Option<Organization>>;
+    async fn provider(&self) -> StoreResult<Option<Organization>>;
+    async fn organizations(&self) -> StoreResult<Vec<Organization>>;
+
+    // --- users ------------------------------------------------------------------------------
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    /// Looks a user up by login name, ignoring case.
+    async fn user_by_name(&self, name: &str) -> StoreResult<Option<User>>;
+    async fn user(&self, uid: Uuid) -> StoreResult<Option<User>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    async fn set_user_password(&self, uid: Uuid, password_hash: &str) -> StoreResult<()>;
+
+    // --- tokens -----------------------------------------------------------------------------
+
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    async fn token(&self, digest: &str) -> StoreResult<Option<TokenRecord>>;
+    /// Revokes every token of a user; returns how many were removed.
+    async fn revoke_user_tokens(&self, user_uid: Uuid) -> StoreResult<u64>;
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    // --- failed logins ----------------------------------------------------------------------
+
+    /// Records a failed login for `key` and returns the failures recorded since `since`.
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32>;
+    /// Failures for `key` since `since`, with the oldest of them.
+    async fn login_failures(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<(u32, Option<DateTime<Utc>>)>;
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
+    async fn purge_login_failures(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    // --- async actions and idempotency records ----------------------------------------------
+
+    /// Inserts `action` unless a record with the same (user, id) exists; an expired record is
+    /// replaced as if it had never been there.
+    async fn begin_action(
+        &self,
+        action: &ActionRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<BeginAction>;
+    /// Stores the outcome of a running action. A record that is no longer running (cancelled)
+    /// keeps its status; returns whether the record was updated.
+    async fn finish_action(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        status: ActionStatus,
+        response: &StoredResponse,
+        finished_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// A live (unexpired) action of this user.
+    async fn action(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ActionRecord>>;
+    /// Live actions of this user, oldest first.
+    async fn actions(&self, user_uid: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<ActionRecord>>;
+    /// Marks a running action cancelled; returns false if it was not running.
+    async fn cancel_action(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Drops the stored result (the record itself stays until it expires).
+    async fn clear_action_result(&self, user_uid: Uuid, id: Uuid) -> StoreResult<bool>;
+    async fn attach_action_request_data(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        request_body: Option<&str>,
+        query_parameters: &serde_json::Value,
+    ) -> StoreResult<bool>;
+    async fn purge_expired_actions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`.
+pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::BadUrl(redact_url(url)))
+    }
+}
+
+/// A database URL with any password replaced, fit for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://tally:s3cret@db:5432/t"),
+            "postgres://tally:***@db:5432/t"
+        );
+        assert_eq!(redact_url("postgres://tally@db/t"), "postgres://tally@db/t");
+        assert_eq!(redact_url("sqlite://data/t.db"), "sqlite://data/t.db");
+    }
+
+    #[test]
+    fn roles_round_trip_and_map_to_organization_types() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            assert_eq!(Role::parse(&role.as_str().to_lowercase()), Some(role));
+        }
+        assert_eq!(
+            Role::PortalAdministrator.organization_type(),
+            OrganizationType::Provider
+        );
+        assert_eq!(
+            Role::ServiceProviderAdministrator.organization_type(),
+            OrganizationType::Reseller
+        );
+        assert_eq!(
+            Role::CompanyOwner.organization_type(),
+            OrganizationType::Company
+        );
+        assert_eq!(Role::parse("Nobody"), None);
+    }
+}

@@ -1,0 +1,258 @@
+//! Records the store persists. These are storage shapes, not wire shapes: the HTTP layer maps
+//! them to the VSPC resources.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Where an organization sits in the provider → reseller → company tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrganizationType {
+    Provider,
+    Reseller,
+    Company,
+}
+
+impl OrganizationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provider => "Provider",
+            Self::Reseller => "Reseller",
+            Self::Company => "Company",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "provider" => Some(Self::Provider),
+            "reseller" => Some(Self::Reseller),
+            "company" => Some(Self::Company),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub uid: Uuid,
+    pub name: String,
+    pub kind: OrganizationType,
+    /// The managing organization: the provider for resellers and direct companies, a reseller
+    /// for its companies, `None` for the provider itself.
+    pub parent_uid: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The sixteen VSPC user roles. Which organization type a role belongs to decides what its
+/// holder may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    PortalAdministrator,
+    PortalOperator,
+    ReadOnlyUser,
+    SiteAdministrator,
+    LocationAdministrator,
+    LocationUser,
+    CompanyOwner,
+    CompanyAdministrator,
+    CompanyInvoiceAuditor,
+    CompanyTenant,
+    Subtenant,
+    ServiceProviderGlobalAdministrator,
+    ServiceProviderAdministrator,
+    ServiceProviderOperator,
+    ServiceProviderUser,
+    ServiceProviderInvoiceAuditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 16] = [
+        Role::PortalAdministrator,
+        Role::PortalOperator,
+        Role::ReadOnlyUser,
+        Role::SiteAdministrator,
+        Role::LocationAdministrator,
+        Role::LocationUser,
+        Role::CompanyOwner,
+        Role::CompanyAdministrator,
+        Role::CompanyInvoiceAuditor,
+        Role::CompanyTenant,
+        Role::Subtenant,
+        Role::ServiceProviderGlobalAdministrator,
+        Role::ServiceProviderAdministrator,
+        Role::ServiceProviderOperator,
+        Role::ServiceProviderUser,
+        Role::ServiceProviderInvoiceAuditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::PortalAdministrator => "PortalAdministrator",
+            Role::PortalOperator => "PortalOperator",
+            Role::ReadOnlyUser => "ReadOnlyUser",
+            Role::SiteAdministrator => "SiteAdministrator",
+            Role::LocationAdministrator => "LocationAdministrator",
+            Role::LocationUser => "LocationUser",
+            Role::CompanyOwner => "CompanyOwner",
+            Role::CompanyAdministrator => "CompanyAdministrator",
+            Role::CompanyInvoiceAuditor => "CompanyInvoiceAuditor",
+            Role::CompanyTenant => "CompanyTenant",
+            Role::Subtenant => "Subtenant",
+            Role::ServiceProviderGlobalAdministrator => "ServiceProviderGlobalAdministrator",
+            Role::ServiceProviderAdministrator => "ServiceProviderAdministrator",
+            Role::ServiceProviderOperator => "ServiceProviderOperator",
+            Role::ServiceProviderUser => "ServiceProviderUser",
+            Role::ServiceProviderInvoiceAuditor => "ServiceProviderInvoiceAuditor",
+        }
+    }
+
+    /// Parses a role name, ignoring case.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// The organization type a holder of this role must belong to.
+    pub fn organization_type(self) -> OrganizationType {
+        match self {
+            Role::PortalAdministrator
+            | Role::PortalOperator
+            | Role::ReadOnlyUser
+            | Role::SiteAdministrator => OrganizationType::Provider,
+            Role::ServiceProviderGlobalAdministrator
+            | Role::ServiceProviderAdministrator
+            | Role::ServiceProviderOperator
+            | Role::ServiceProviderUser
+            | Role::ServiceProviderInvoiceAuditor => OrganizationType::Reseller,
+            _ => OrganizationType::Company,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub uid: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub organization_uid: Uuid,
+    /// PHC-formatted argon2 hash; never the password itself.
+    pub password_hash: String,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("uid", &self.uid)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("organization_uid", &self.organization_uid)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access" => Some(TokenKind::Access),
+            "refresh" => Some(TokenKind::Refresh),
+            _ => None,
+        }
+    }
+}
+
+/// A bearer token as stored: only its SHA-256 digest (hex), never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub digest: String,
+    pub user_uid: Uuid,
+    pub kind: TokenKind,
+    pub read_only: bool,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ActionStatus {
+    Running,
+    Succeed,
+    Canceled,
+    Failed,
+}
+
+impl ActionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Running => "running",
+            ActionStatus::Succeed => "succeed",
+            ActionStatus::Canceled => "canceled",
+            ActionStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(Self::Running),
+            "succeed" => Some(Self::Succeed),
+            "canceled" => Some(Self::Canceled),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// The response an action produced, kept for replay and for `/asyncActions/{id}/result`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// One tracked request: both the idempotency record for an `X-Request-id` and the async action
+/// clients poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionRecord {
+    pub id: Uuid,
+    pub user_uid: Uuid,
+    pub action_name: String,
+    /// Digest of method, path, query and body: a repeated id must carry the same request.
+    pub fingerprint: String,
+    pub status: ActionStatus,
+    pub request_body: Option<String>,
+    /// JSON object of string arrays, as `AsyncActionInfo.queryParameters` shows it.
+    pub query_parameters: serde_json::Value,
+    pub response: Option<StoredResponse>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// After this the record is gone for every purpose (replay, polling, result).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What happened when a new action record was offered to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeginAction {
+    Started,
+    Exists(ActionRecord),
+}

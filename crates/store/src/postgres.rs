@@ -1,0 +1,516 @@
+//! The PostgreSQL backend, for several Tallyman nodes sharing one database. Native UUID,
+//! TIMESTAMPTZ and JSONB columns; sqlx takes an advisory lock while migrating, so nodes that
+//! start together apply each migration once.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::sqlite::map_insert;
+use crate::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests and maintenance commands.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn org_from_row(row: &PgRow) -> StoreResult<Organization> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Organization {
+        uid: row.try_get("uid")?,
+        name: row.try_get("name")?,
+        kind: OrganizationType::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("organization kind {kind:?}")))?,
+        parent_uid: row.try_get("parent_uid")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn user_from_row(row: &PgRow) -> StoreResult<User> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        uid: row.try_get("uid")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+        organization_uid: row.try_get("organization_uid")?,
+        password_hash: row.try_get("password_hash")?,
+        enabled: row.try_get("enabled")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn token_from_row(row: &PgRow) -> StoreResult<TokenRecord> {
+    let kind: String = row.try_get("kind")?;
+    Ok(TokenRecord {
+        digest: row.try_get("digest")?,
+        user_uid: row.try_get("user_uid")?,
+        kind: TokenKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind:?}")))?,
+        read_only: row.try_get("read_only")?,
+        issued_at: row.try_get("issued_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+fn action_from_row(row: &PgRow) -> StoreResult<ActionRecord> {
+    let status: String = row.try_get("status")?;
+    let response_status: Option<i32> = row.try_get("response_status")?;
+    let response = match response_status {
+        Some(code) => Some(StoredResponse {
+            status: u16::try_from(code)
+                .map_err(|_| StoreError::Corrupt(format!("status {code}")))?,
+            content_type: row.try_get("response_content_type")?,
+            body: row
+                .try_get::<Option<Vec<u8>>, _>("response_body")?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(ActionRecord {
+        id: row.try_get("id")?,
+        user_uid: row.try_get("user_uid")?,
+        action_name: row.try_get("action_name")?,
+        fingerprint: row.try_get("fingerprint")?,
+        status: ActionStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("action status {status:?}")))?,
+        request_body: row.try_get("request_body")?,
+        query_parameters: row.try_get("query_parameters")?,
+        response,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+const ACTION_COLUMNS: &str = "user_uid, id, action_name, fingerprint, status, request_body, \
+     query_parameters, response_status, response_content_type, response_body, created_at, \
+     finished_at, expires_at";
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn installation(&self, now: DateTime<Utc>) -> StoreResult<(Uuid, DateTime<Utc>)> {
+        sqlx::query(
+            "INSERT INTO installation (id, uid, created_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(Uuid::new_v4())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT uid, created_at FROM installation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get("uid")?, row.try_get("created_at")?))
+    }
+
+    async fn insert_organization(&self, org: &Organization) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO organizations (uid, name, kind, parent_uid, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(org.uid)
+        .bind(&org.name)
+        .bind(org.kind.as_str())
+        .bind(org.parent_uid)
+        .bind(org.created_at)
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "organization")
+    }
+
+    async fn organization(&self, uid: Uuid) -> StoreResult<Option<Organization>> {
+        sqlx::query("SELECT * FROM organizations WHERE uid = $1")
+            .bind(uid)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
+    }
+
+    async fn provider(&self) -> StoreResult<Option<Organization>> {
+        sqlx::query("SELECT * FROM organizations WHERE kind = 'Provider'")
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
+    }
+
+    async fn organizations(&self) -> StoreResult<Vec<Organization>> {
+        sqlx::query("SELECT * FROM organizations ORDER BY created_at, uid")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(org_from_row)
+            .collect()
+    }
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO users (uid, name, name_key, role, organization_uid, password_hash, \
+             enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(user.uid)
+        .bind(&user.name)
+        .bind(user.name.to_lowercase())
+        .bind(user.role.as_str())
+        .bind(user.organization_uid)
+        .bind(&user.password_hash)
+        .bind(user.enabled)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "user")
+    }
+
+    async fn user_by_name(&self, name: &str) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT * FROM users WHERE name_key = $1")
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn user(&self, uid: Uuid) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT * FROM users WHERE uid = $1")
+            .bind(uid)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        sqlx::query("SELECT * FROM users ORDER BY name_key")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn set_user_password(&self, uid: Uuid, password_hash: &str) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE uid = $2")
+            .bind(password_hash)
+            .bind(uid)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {uid}")));
+        }
+        Ok(())
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO tokens (digest, user_uid, kind, read_only, issued_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&token.digest)
+        .bind(token.user_uid)
+        .bind(token.kind.as_str())
+        .bind(token.read_only)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "token")
+    }
+
+    async fn token(&self, digest: &str) -> StoreResult<Option<TokenRecord>> {
+        sqlx::query("SELECT * FROM tokens WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+    }
+
+    async fn revoke_user_tokens(&self, user_uid: Uuid) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM tokens WHERE user_uid = $1")
+            .bind(user_uid)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES ($1, $2)")
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM login_failures WHERE key = $1 AND failed_at > $2",
+        )
+        .bind(key)
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn login_failures(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<(u32, Option<DateTime<Utc>>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(failed_at) AS oldest FROM login_failures \
+             WHERE key = $1 AND failed_at > $2",
+        )
+        .bind(key)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok((u32::try_from(n).unwrap_or(u32::MAX), row.try_get("oldest")?))
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_login_failures(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM login_failures WHERE failed_at <= $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn begin_action(
+        &self,
+        action: &ActionRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<BeginAction> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM async_actions WHERE user_uid = $1 AND id = $2 AND expires_at <= $3",
+        )
+        .bind(action.user_uid)
+        .bind(action.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO async_actions ({ACTION_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (user_uid, id) DO NOTHING"
+        ))
+        .bind(action.user_uid)
+        .bind(action.id)
+        .bind(&action.action_name)
+        .bind(&action.fingerprint)
+        .bind(action.status.as_str())
+        .bind(&action.request_body)
+        .bind(&action.query_parameters)
+        .bind(action.response.as_ref().map(|r| i32::from(r.status)))
+        .bind(
+            action
+                .response
+                .as_ref()
+                .and_then(|r| r.content_type.clone()),
+        )
+        .bind(action.response.as_ref().map(|r| r.body.clone()))
+        .bind(action.created_at)
+        .bind(action.finished_at)
+        .bind(action.expires_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if inserted == 1 {
+            BeginAction::Started
+        } else {
+            let row = sqlx::query(&format!(
+                "SELECT {ACTION_COLUMNS} FROM async_actions WHERE user_uid = $1 AND id = $2"
+            ))
+            .bind(action.user_uid)
+            .bind(action.id)
+            .fetch_one(&mut *tx)
+            .await?;
+            BeginAction::Exists(action_from_row(&row)?)
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn finish_action(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        status: ActionStatus,
+        response: &StoredResponse,
+        finished_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE async_actions SET status = $1, response_status = $2, \
+             response_content_type = $3, response_body = $4, finished_at = $5, expires_at = $6 \
+             WHERE user_uid = $7 AND id = $8 AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(i32::from(response.status))
+        .bind(&response.content_type)
+        .bind(&response.body)
+        .bind(finished_at)
+        .bind(expires_at)
+        .bind(user_uid)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn action(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ActionRecord>> {
+        sqlx::query(&format!(
+            "SELECT {ACTION_COLUMNS} FROM async_actions \
+             WHERE user_uid = $1 AND id = $2 AND expires_at > $3"
+        ))
+        .bind(user_uid)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(action_from_row)
+        .transpose()
+    }
+
+    async fn actions(&self, user_uid: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<ActionRecord>> {
+        sqlx::query(&format!(
+            "SELECT {ACTION_COLUMNS} FROM async_actions \
+             WHERE user_uid = $1 AND expires_at > $2 ORDER BY created_at, id"
+        ))
+        .bind(user_uid)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(action_from_row)
+        .collect()
+    }
+
+    async fn cancel_action(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE async_actions SET status = 'canceled', finished_at = $1, expires_at = $2 \
+             WHERE user_uid = $3 AND id = $4 AND status = 'running' AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(expires_at)
+        .bind(user_uid)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn clear_action_result(&self, user_uid: Uuid, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE async_actions SET response_body = NULL, response_content_type = NULL, \
+             response_status = NULL WHERE user_uid = $1 AND id = $2 AND status <> 'running'",
+        )
+        .bind(user_uid)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn attach_action_request_data(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        request_body: Option<&str>,
+        query_parameters: &serde_json::Value,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE async_actions SET request_body = $1, query_parameters = $2 \
+             WHERE user_uid = $3 AND id = $4",
+        )
+        .bind(request_body)
+        .bind(query_parameters)
+        .bind(user_uid)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired_actions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM async_actions WHERE expires_at <= $1")
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+}

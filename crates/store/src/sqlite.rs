@@ -1,0 +1,572 @@
+//! The SQLite backend: the embedded default. One file in the data directory, WAL journal,
+//! `synchronous=NORMAL`, foreign keys on and a busy timeout so concurrent writers queue
+//! instead of failing.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> StoreResult<DateTime<Utc>> {
+    Utc.timestamp_micros(v)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {v} out of range")))
+}
+
+fn uid(s: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad uuid {s:?}")))
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests and maintenance commands.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Writes a consistent copy of the database to `path` (`VACUUM INTO`).
+    pub async fn backup_to(&self, path: &str) -> StoreResult<()> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn org_from_row(row: &SqliteRow) -> StoreResult<Organization> {
+    let kind: String = row.try_get("kind")?;
+    let parent: Option<String> = row.try_get("parent_uid")?;
+    Ok(Organization {
+        uid: uid(row.try_get("uid")?)?,
+        name: row.try_get("name")?,
+        kind: OrganizationType::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("organization kind {kind:?}")))?,
+        parent_uid: parent.as_deref().map(uid).transpose()?,
+        created_at: from_micros(row.try_get("created_at")?)?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        uid: uid(row.try_get("uid")?)?,
+        name: row.try_get("name")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+        organization_uid: uid(row.try_get("organization_uid")?)?,
+        password_hash: row.try_get("password_hash")?,
+        enabled: row.try_get("enabled")?,
+        created_at: from_micros(row.try_get("created_at")?)?,
+    })
+}
+
+fn token_from_row(row: &SqliteRow) -> StoreResult<TokenRecord> {
+    let kind: String = row.try_get("kind")?;
+    Ok(TokenRecord {
+        digest: row.try_get("digest")?,
+        user_uid: uid(row.try_get("user_uid")?)?,
+        kind: TokenKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind:?}")))?,
+        read_only: row.try_get("read_only")?,
+        issued_at: from_micros(row.try_get("issued_at")?)?,
+        expires_at: from_micros(row.try_get("expires_at")?)?,
+    })
+}
+
+fn action_from_row(row: &SqliteRow) -> StoreResult<ActionRecord> {
+    let status: String = row.try_get("status")?;
+    let query: String = row.try_get("query_parameters")?;
+    let response_status: Option<i64> = row.try_get("response_status")?;
+    let response = match response_status {
+        Some(code) => Some(StoredResponse {
+            status: u16::try_from(code)
+                .map_err(|_| StoreError::Corrupt(format!("status {code}")))?,
+            content_type: row.try_get("response_content_type")?,
+            body: row
+                .try_get::<Option<Vec<u8>>, _>("response_body")?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    let finished: Option<i64> = row.try_get("finished_at")?;
+    Ok(ActionRecord {
+        id: uid(row.try_get("id")?)?,
+        user_uid: uid(row.try_get("user_uid")?)?,
+        action_name: row.try_get("action_name")?,
+        fingerprint: row.try_get("fingerprint")?,
+        status: ActionStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("action status {status:?}")))?,
+        request_body: row.try_get("request_body")?,
+        query_parameters: serde_json::from_str(&query)
+            .map_err(|e| StoreError::Corrupt(format!("query parameters: {e}")))?,
+        response,
+        created_at: from_micros(row.try_get("created_at")?)?,
+        finished_at: finished.map(from_micros).transpose()?,
+        expires_at: from_micros(row.try_get("expires_at")?)?,
+    })
+}
+
+const ACTION_COLUMNS: &str = "user_uid, id, action_name, fingerprint, status, request_body, \
+     query_parameters, response_status, response_content_type, response_body, created_at, \
+     finished_at, expires_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn installation(&self, now: DateTime<Utc>) -> StoreResult<(Uuid, DateTime<Utc>)> {
+        sqlx::query(
+            "INSERT INTO installation (id, uid, created_at) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT uid, created_at FROM installation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((
+            uid(row.try_get("uid")?)?,
+            from_micros(row.try_get("created_at")?)?,
+        ))
+    }
+
+    async fn insert_organization(&self, org: &Organization) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO organizations (uid, name, kind, parent_uid, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(org.uid.to_string())
+        .bind(&org.name)
+        .bind(org.kind.as_str())
+        .bind(org.parent_uid.map(|u| u.to_string()))
+        .bind(micros(org.created_at))
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "organization")
+    }
+
+    async fn organization(&self, uid_: Uuid) -> StoreResult<Option<Organization>> {
+        sqlx::query("SELECT * FROM organizations WHERE uid = ?")
+            .bind(uid_.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
+    }
+
+    async fn provider(&self) -> StoreResult<Option<Organization>> {
+        sqlx::query("SELECT * FROM organizations WHERE kind = 'Provider'")
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
+    }
+
+    async fn organizations(&self) -> StoreResult<Vec<Organization>> {
+        sqlx::query("SELECT * FROM organizations ORDER BY created_at, uid")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(org_from_row)
+            .collect()
+    }
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO users (uid, name, name_key, role, organization_uid, password_hash, \
+             enabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user.uid.to_string())
+        .bind(&user.name)
+        .bind(user.name.to_lowercase())
+        .bind(user.role.as_str())
+        .bind(user.organization_uid.to_string())
+        .bind(&user.password_hash)
+        .bind(user.enabled)
+        .bind(micros(user.created_at))
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "user")
+    }
+
+    async fn user_by_name(&self, name: &str) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT * FROM users WHERE name_key = ?")
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn user(&self, uid_: Uuid) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT * FROM users WHERE uid = ?")
+            .bind(uid_.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        sqlx::query("SELECT * FROM users ORDER BY name_key")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn set_user_password(&self, uid_: Uuid, password_hash: &str) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE uid = ?")
+            .bind(password_hash)
+            .bind(uid_.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {uid_}")));
+        }
+        Ok(())
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO tokens (digest, user_uid, kind, read_only, issued_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&token.digest)
+        .bind(token.user_uid.to_string())
+        .bind(token.kind.as_str())
+        .bind(token.read_only)
+        .bind(micros(token.issued_at))
+        .bind(micros(token.expires_at))
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "token")
+    }
+
+    async fn token(&self, digest: &str) -> StoreResult<Option<TokenRecord>> {
+        sqlx::query("SELECT * FROM tokens WHERE digest = ?")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+    }
+
+    async fn revoke_user_tokens(&self, user_uid: Uuid) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM tokens WHERE user_uid = ?")
+            .bind(user_uid.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM tokens WHERE expires_at <= ?")
+            .bind(micros(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES (?, ?)")
+            .bind(key)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM login_failures WHERE key = ? AND failed_at > ?",
+        )
+        .bind(key)
+        .bind(micros(since))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn login_failures(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<(u32, Option<DateTime<Utc>>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(failed_at) AS oldest FROM login_failures \
+             WHERE key = ? AND failed_at > ?",
+        )
+        .bind(key)
+        .bind(micros(since))
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        Ok((
+            u32::try_from(n).unwrap_or(u32::MAX),
+            oldest.map(from_micros).transpose()?,
+        ))
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_failures WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_login_failures(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM login_failures WHERE failed_at <= ?")
+                .bind(micros(before))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn begin_action(
+        &self,
+        action: &ActionRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<BeginAction> {
+        let mut tx = self.pool.begin().await?;
+        let user = action.user_uid.to_string();
+        let id = action.id.to_string();
+        sqlx::query("DELETE FROM async_actions WHERE user_uid = ? AND id = ? AND expires_at <= ?")
+            .bind(&user)
+            .bind(&id)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO async_actions ({ACTION_COLUMNS}) VALUES \
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_uid, id) DO NOTHING"
+        ))
+        .bind(&user)
+        .bind(&id)
+        .bind(&action.action_name)
+        .bind(&action.fingerprint)
+        .bind(action.status.as_str())
+        .bind(&action.request_body)
+        .bind(action.query_parameters.to_string())
+        .bind(action.response.as_ref().map(|r| i64::from(r.status)))
+        .bind(
+            action
+                .response
+                .as_ref()
+                .and_then(|r| r.content_type.clone()),
+        )
+        .bind(action.response.as_ref().map(|r| r.body.clone()))
+        .bind(micros(action.created_at))
+        .bind(action.finished_at.map(micros))
+        .bind(micros(action.expires_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if inserted == 1 {
+            BeginAction::Started
+        } else {
+            let row = sqlx::query(&format!(
+                "SELECT {ACTION_COLUMNS} FROM async_actions WHERE user_uid = ? AND id = ?"
+            ))
+            .bind(&user)
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+            BeginAction::Exists(action_from_row(&row)?)
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn finish_action(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        status: ActionStatus,
+        response: &StoredResponse,
+        finished_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE async_actions SET status = ?, response_status = ?, \
+             response_content_type = ?, response_body = ?, finished_at = ?, expires_at = ? \
+             WHERE user_uid = ? AND id = ? AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(i64::from(response.status))
+        .bind(&response.content_type)
+        .bind(&response.body)
+        .bind(micros(finished_at))
+        .bind(micros(expires_at))
+        .bind(user_uid.to_string())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn action(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ActionRecord>> {
+        sqlx::query(&format!(
+            "SELECT {ACTION_COLUMNS} FROM async_actions \
+             WHERE user_uid = ? AND id = ? AND expires_at > ?"
+        ))
+        .bind(user_uid.to_string())
+        .bind(id.to_string())
+        .bind(micros(now))
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(action_from_row)
+        .transpose()
+    }
+
+    async fn actions(&self, user_uid: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<ActionRecord>> {
+        sqlx::query(&format!(
+            "SELECT {ACTION_COLUMNS} FROM async_actions \
+             WHERE user_uid = ? AND expires_at > ? ORDER BY created_at, id"
+        ))
+        .bind(user_uid.to_string())
+        .bind(micros(now))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(action_from_row)
+        .collect()
+    }
+
+    async fn cancel_action(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE async_actions SET status = 'canceled', finished_at = ?, expires_at = ? \
+             WHERE user_uid = ? AND id = ? AND status = 'running' AND expires_at > ?",
+        )
+        .bind(micros(now))
+        .bind(micros(expires_at))
+        .bind(user_uid.to_string())
+        .bind(id.to_string())
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn clear_action_result(&self, user_uid: Uuid, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE async_actions SET response_body = NULL, response_content_type = NULL, \
+             response_status = NULL WHERE user_uid = ? AND id = ? AND status <> 'running'",
+        )
+        .bind(user_uid.to_string())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn attach_action_request_data(
+        &self,
+        user_uid: Uuid,
+        id: Uuid,
+        request_body: Option<&str>,
+        query_parameters: &serde_json::Value,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE async_actions SET request_body = ?, query_parameters = ? \
+             WHERE user_uid = ? AND id = ?",
+        )
+        .bind(request_body)
+        .bind(query_parameters.to_string())
+        .bind(user_uid.to_string())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired_actions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM async_actions WHERE expires_at <= ?")
+                .bind(micros(now))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+}
+
+/// Maps unique and foreign-key violations to [`StoreError`] variants callers can act on.
+pub(crate) fn map_insert(result: Result<impl Sized, sqlx::Error>, what: &str) -> StoreResult<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Conflict(format!("{what} already exists")))
+        }
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Err(StoreError::NotFound(
+            format!("{what} refers to a missing record"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

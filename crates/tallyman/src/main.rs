@@ -1,0 +1,269 @@
+//! The `tallyman` command: `serve` runs the license server; the other subcommands are the
+//! provider's administration verbs.
+
+mod bootstrap;
+mod config;
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use chrono::{Duration, Utc};
+use clap::{Parser, Subcommand};
+use tallyman_http::{AppState, HttpConfig, SystemClock};
+use tallyman_store::{OrganizationType, Role, Store, User};
+use uuid::Uuid;
+
+use config::{ServeArgs, StoreArgs, DEFAULT_LISTEN};
+
+#[derive(Parser)]
+#[command(
+    name = "tallyman",
+    version,
+    about = "Self-hosted license server for backup service providers, speaking the VSPC v3 Licensing API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the license server (HTTP API on --listen, default 127.0.0.1:1280).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+    /// Manage users who log in to the API.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. The password is read from standard input.
+    Add {
+        /// Login name (unique, compared ignoring case).
+        name: String,
+        /// One of the VSPC roles, e.g. PortalAdministrator, ServiceProviderAdministrator, CompanyOwner.
+        #[arg(long)]
+        role: String,
+        /// Organization UID; required for reseller and company roles, defaults to the provider.
+        #[arg(long)]
+        organization: Option<Uuid>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TALLYMAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            let store = open_store(&args).await?;
+            tracing::info!(backend = store.backend(), "migrations applied");
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            name,
+            role,
+            organization,
+            password_stdin: _,
+            store,
+        }) => add_user(&store, &name, &role, organization).await,
+        Command::User(UserCommand::List { store }) => {
+            let store = open_store(&store).await?;
+            for u in store.users().await? {
+                println!("{}\t{}\t{}\t{}", u.uid, u.name, u.role, u.organization_uid);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let resolved = args.resolve()?;
+    let store = tallyman_store::connect(&resolved.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                tallyman_store::redact_url(&resolved.database_url)
+            )
+        })?;
+    store.migrate().await.context("database migration failed")?;
+    Ok(store)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let resolved = args.store.resolve()?;
+    let file = &resolved.file;
+    let store = open_store(&args.store).await?;
+    bootstrap::ensure_provider_and_admin(
+        &store,
+        file.provider_name.as_deref().unwrap_or("My Company"),
+    )
+    .await?;
+
+    let defaults = HttpConfig::default();
+    let config = HttpConfig {
+        body_limit: args
+            .body_limit
+            .or(file.body_limit)
+            .unwrap_or(defaults.body_limit),
+        async_budget: args
+            .async_budget_secs
+            .or(file.async_budget_secs)
+            .map(|s| Duration::seconds(s as i64))
+            .unwrap_or(defaults.async_budget),
+        force_async: args.force_async.or(file.force_async).unwrap_or(false),
+        public_url: args.public_url.clone().or(file.public_url.clone()),
+        max_page_size: args
+            .max_page_size
+            .or(file.max_page_size)
+            .unwrap_or(defaults.max_page_size),
+        access_token_ttl: file
+            .access_token_ttl_secs
+            .map(Duration::seconds)
+            .unwrap_or(defaults.access_token_ttl),
+        refresh_token_ttl: file
+            .refresh_token_ttl_secs
+            .map(Duration::seconds)
+            .unwrap_or(defaults.refresh_token_ttl),
+        login_max_failures: file
+            .login_max_failures
+            .unwrap_or(defaults.login_max_failures),
+        login_window: file
+            .login_window_secs
+            .map(Duration::seconds)
+            .unwrap_or(defaults.login_window),
+        ..defaults
+    };
+    if config.force_async {
+        tracing::warn!("force-async is on: every async-capable operation answers 202");
+    }
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), config).await?;
+    let listen = args
+        .listen
+        .clone()
+        .or(file.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        backend = store.backend(),
+        database = %tallyman_store::redact_url(&resolved.database_url),
+        "Tallyman is serving the VSPC v3 API under /api/v3"
+    );
+    tallyman_http::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn add_user(
+    args: &StoreArgs,
+    name: &str,
+    role: &str,
+    organization: Option<Uuid>,
+) -> anyhow::Result<()> {
+    let role = Role::parse(role).with_context(|| {
+        let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("unknown role {role:?}; one of: {}", names.join(", "))
+    })?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 2048 {
+        bail!("the user name must be 1 to 2048 characters");
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .context("cannot read the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() || password.chars().count() > 128 {
+        bail!("the password must be 1 to 128 characters");
+    }
+    let store = open_store(args).await?;
+    bootstrap::ensure_provider_and_admin(&store, "My Company").await?;
+    let org =
+        match organization {
+            Some(uid) => store
+                .organization(uid)
+                .await?
+                .with_context(|| format!("organization {uid} does not exist"))?,
+            None if role.organization_type() == OrganizationType::Provider => store
+                .provider()
+                .await?
+                .context("the provider organization is missing")?,
+            None => bail!(
+                "the role {role} belongs to a {} organization: pass --organization UID",
+                role.organization_type().as_str()
+            ),
+        };
+    if org.kind != role.organization_type() {
+        bail!(
+            "the role {role} needs a {} organization, but {} is a {}",
+            role.organization_type().as_str(),
+            org.uid,
+            org.kind.as_str()
+        );
+    }
+    let user = User {
+        uid: Uuid::new_v4(),
+        name: name.to_string(),
+        role,
+        organization_uid: org.uid,
+        password_hash: tallyman_http::auth::hash_password(password)?,
+        enabled: true,
+        created_at: Utc::now(),
+    };
+    store
+        .insert_user(&user)
+        .await
+        .with_context(|| format!("cannot add user {name}"))?;
+    println!("{}", user.uid);
+    Ok(())
+}
