@@ -170,7 +170,7 @@ pub struct IssueArgs {
     /// Last day of support (UTC), inclusive [default: the expiry day; Perpetual: one year].
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub support_expires: Option<NaiveDate>,
-    /// Issuer name written into the license.
+    /// Issuer name written into the license [default: Tallyman].
     #[arg(long)]
     pub issuer: Option<String>,
     /// Issue time (RFC 3339) instead of now, e.g. to mint test files that are already expired.
@@ -387,12 +387,12 @@ fn run_inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<(), CliError> 
         (claims, key_id, false)
     };
     let text = if args.json {
-        let value = serde_json::json!({
-            "verified": verified,
-            "keyId": key_id,
-            "claims": claims,
-        });
-        let mut s = serde_json::to_string_pretty(&value).map_err(|e| CliError::Io {
+        let report = InspectReport {
+            verified,
+            key_id: &key_id,
+            claims: &claims,
+        };
+        let mut s = serde_json::to_string_pretty(&report).map_err(|e| CliError::Io {
             context: "cannot encode JSON".into(),
             source: io::Error::other(e),
         })?;
@@ -403,6 +403,15 @@ fn run_inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<(), CliError> 
     };
     out.write_all(text.as_bytes())
         .map_err(io_err("cannot write to standard output"))
+}
+
+/// The `--json` shape of `license inspect` (a struct, so claims keep their documented order).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InspectReport<'a> {
+    verified: bool,
+    key_id: &'a str,
+    claims: &'a LicenseClaims,
 }
 
 fn when(t: Option<DateTime<Utc>>) -> String {

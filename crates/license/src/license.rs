@@ -538,3 +538,46 @@ mod tests {
         assert!(verify(file.as_bytes(), &trust).is_ok());
     }
 }
+
+/// The worked example in `docs/license-format.md`, kept verifiable by this test so the document
+/// and the code cannot drift apart.
+#[cfg(test)]
+mod documented_example {
+    use super::*;
+    use crate::claims::{CloudConnect, LicenseType, Package, Product, UnitType};
+    use crate::keys::IssuerPublicKey;
+
+    const PUBLIC_KEY: &str = include_str!("../testdata/example-issuer.key.pub");
+    const LICENSE: &str = include_str!("../testdata/example-site.lic");
+    const KEY_ID: &str = "k4.pid.unsYdLJ78UfBIK4A1-b01RPwhtbTELYEwAHnG5JTK0aE";
+
+    #[test]
+    fn the_documented_license_verifies() {
+        let public = IssuerPublicKey::from_pem(PUBLIC_KEY).expect("example public key");
+        assert_eq!(public.key_id(), KEY_ID);
+        let trust: TrustStore = [public].into_iter().collect();
+        let license = verify(LICENSE.as_bytes(), &trust).expect("example license");
+        assert_eq!(license.key_id, KEY_ID);
+        assert_eq!(license.armoured, LICENSE);
+        let c = &license.claims;
+        assert_eq!(
+            c.license_id.to_string(),
+            "436b5b93-3cc6-48b9-8948-64d7bba7ea0f"
+        );
+        assert_eq!(c.support_id, "311696056");
+        assert_eq!(c.product, Product::CloudConnect);
+        assert_eq!(c.license_type, LicenseType::Rental);
+        assert_eq!(c.packages, vec![Package::Suite]);
+        assert_eq!(
+            (c.units, c.unit_type),
+            (Some(1000.0), Some(UnitType::Points))
+        );
+        assert_eq!(c.cloud_connect, CloudConnect::Yes);
+        assert_eq!(c.company, "Northwind Cloud Services");
+        assert_eq!(c.issuer, "Example Distributor");
+        assert_eq!(
+            c.expiration_date.map(|t| t.to_rfc3339()),
+            Some("2026-11-30T23:59:59+00:00".to_string())
+        );
+    }
+}

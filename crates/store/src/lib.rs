@@ -7,6 +7,7 @@
 pub mod model;
 mod postgres;
 mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 

@@ -1,0 +1,37 @@
+//! Licensing rules of Tallyman, a self-hosted license server whose API is wire-compatible with
+//! the Licensing resource of the Veeam Service Provider Console REST API v3.6.1.
+//!
+//! This crate is the domain layer: pure functions over plain data. It does no I/O, reads no
+//! clock (every rule that depends on time takes `now`), and knows nothing of HTTP or SQL.
+//! Each module owns one rule of `shared/domain/licensing.md`; `RULES.md` next to this crate
+//! lists them with the decisions taken where the source is silent.
+//!
+//! * [`product`], [`license`]: the vocabulary (products, types, statuses, packages…) with
+//!   the contract's wire spellings, and [`LicenseTerms`], the facts the rules read.
+//! * [`grace`]: grace periods and warning windows per product and type.
+//! * [`exceed`]: how far usage may exceed the licensed units.
+//! * [`status`]: `status` and `statusMessage` of a license at an instant.
+//! * [`install`]: whether a file fits a target; Backup & Replication merge-or-replace.
+//! * [`patch`]: the writable `autoUpdateEnabled` property.
+//! * [`delete`]: `sectionForDelete` and what a server falls back to.
+//! * [`auto_update`]: when the next automatic update attempt is due.
+
+mod days;
+mod wire;
+
+pub mod auto_update;
+pub mod delete;
+pub mod exceed;
+pub mod grace;
+pub mod install;
+pub mod license;
+pub mod patch;
+pub mod product;
+pub mod status;
+
+pub use license::{
+    CloudConnect, ConsoleLicenseStatus, LastUpdateStatus, LicenseStatus, LicenseTerms,
+    LicenseType, Package, SectionType, UnitType,
+};
+pub use product::Product;
+pub use wire::WireError;

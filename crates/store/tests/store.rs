@@ -1,0 +1,283 @@
+//! The store contract, run against every backend this test run covers (SQLite always,
+//! PostgreSQL with TALLYMAN_TEST_PG).
+
+use std::sync::Arc;
+
+use chrono::{Duration, DurationRound, Utc};
+use serde_json::json;
+use tallyman_store::testing::{backends, TestDatabase};
+use tallyman_store::*;
+use uuid::Uuid;
+
+async fn fresh(db: &TestDatabase) -> Arc<dyn Store> {
+    let store = connect(&db.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn now() -> chrono::DateTime<Utc> {
+    // Microsecond precision is what both backends keep.
+    Utc::now().duration_trunc(Duration::microseconds(1)).unwrap()
+}
+
+async fn provider(store: &Arc<dyn Store>) -> Organization {
+    let org = Organization {
+        uid: Uuid::new_v4(),
+        name: "My Company".into(),
+        kind: OrganizationType::Provider,
+        parent_uid: None,
+        created_at: now(),
+    };
+    store.insert_organization(&org).await.unwrap();
+    org
+}
+
+fn user(org: Uuid, name: &str) -> User {
+    User {
+        uid: Uuid::new_v4(),
+        name: name.into(),
+        role: Role::PortalAdministrator,
+        organization_uid: org,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        enabled: true,
+        created_at: now(),
+    }
+}
+
+fn action(user: Uuid, id: Uuid, t: chrono::DateTime<Utc>) -> ActionRecord {
+    ActionRecord {
+        id,
+        user_uid: user,
+        action_name: "GetAbout".into(),
+        fingerprint: "f1".into(),
+        status: ActionStatus::Running,
+        request_body: None,
+        query_parameters: json!({"limit": ["100"]}),
+        response: None,
+        created_at: t,
+        finished_at: None,
+        expires_at: t + Duration::hours(24),
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_concurrent_safe() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let a = connect(&db.url).await.unwrap();
+        let b = connect(&db.url).await.unwrap();
+        let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+        ra.unwrap();
+        rb.unwrap();
+        a.migrate().await.unwrap();
+        let t = now();
+        let first = a.installation(t).await.unwrap();
+        let second = b.installation(t + Duration::days(1)).await.unwrap();
+        assert_eq!(first, second, "{backend:?}: installation id is created once");
+    }
+}
+
+#[tokio::test]
+async fn organizations_form_a_tree_with_one_provider() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        assert!(store.provider().await.unwrap().is_none());
+        let p = provider(&store).await;
+        let second = Organization {
+            uid: Uuid::new_v4(),
+            ..p.clone()
+        };
+        assert!(matches!(
+            store.insert_organization(&second).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let reseller = Organization {
+            uid: Uuid::new_v4(),
+            name: "Reseller".into(),
+            kind: OrganizationType::Reseller,
+            parent_uid: Some(p.uid),
+            created_at: now(),
+        };
+        store.insert_organization(&reseller).await.unwrap();
+        let orphan = Organization {
+            uid: Uuid::new_v4(),
+            name: "Orphan".into(),
+            kind: OrganizationType::Company,
+            parent_uid: Some(Uuid::new_v4()),
+            created_at: now(),
+        };
+        assert!(matches!(
+            store.insert_organization(&orphan).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(store.provider().await.unwrap(), Some(p.clone()));
+        assert_eq!(store.organization(reseller.uid).await.unwrap(), Some(reseller));
+        assert_eq!(store.organizations().await.unwrap().len(), 2, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn user_names_are_unique_ignoring_case() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let p = provider(&store).await;
+        let alice = user(p.uid, "Alice");
+        store.insert_user(&alice).await.unwrap();
+        assert!(matches!(
+            store.insert_user(&user(p.uid, "ALICE")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.user_by_name("alice").await.unwrap(), Some(alice.clone()));
+        assert_eq!(store.user(alice.uid).await.unwrap(), Some(alice.clone()));
+        store.set_user_password(alice.uid, "new-hash").await.unwrap();
+        assert_eq!(
+            store.user(alice.uid).await.unwrap().unwrap().password_hash,
+            "new-hash"
+        );
+        assert!(matches!(
+            store.set_user_password(Uuid::new_v4(), "x").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.insert_user(&user(Uuid::new_v4(), "bob")).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_found_by_digest_revoked_and_purged() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let p = provider(&store).await;
+        let u = user(p.uid, "u");
+        store.insert_user(&u).await.unwrap();
+        let t = now();
+        let live = TokenRecord {
+            digest: "a".repeat(64),
+            user_uid: u.uid,
+            kind: TokenKind::Access,
+            read_only: true,
+            issued_at: t,
+            expires_at: t + Duration::hours(1),
+        };
+        let old = TokenRecord {
+            digest: "b".repeat(64),
+            kind: TokenKind::Refresh,
+            read_only: false,
+            expires_at: t - Duration::seconds(1),
+            ..live.clone()
+        };
+        store.insert_token(&live).await.unwrap();
+        store.insert_token(&old).await.unwrap();
+        assert_eq!(store.token(&live.digest).await.unwrap(), Some(live.clone()));
+        assert_eq!(store.purge_expired_tokens(t).await.unwrap(), 1);
+        assert_eq!(store.token(&old.digest).await.unwrap(), None);
+        assert_eq!(store.revoke_user_tokens(u.uid).await.unwrap(), 1);
+        assert_eq!(store.token(&live.digest).await.unwrap(), None, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn login_failures_count_within_the_window() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let t = now();
+        let since = t - Duration::minutes(15);
+        assert_eq!(store.record_login_failure("k", t - Duration::hours(1), since).await.unwrap(), 0);
+        assert_eq!(store.record_login_failure("k", t, since).await.unwrap(), 1);
+        assert_eq!(store.record_login_failure("k", t, since).await.unwrap(), 2);
+        assert_eq!(store.record_login_failure("other", t, since).await.unwrap(), 1);
+        let (n, oldest) = store.login_failures("k", since).await.unwrap();
+        assert_eq!((n, oldest), (2, Some(t)), "{backend:?}");
+        store.clear_login_failures("k").await.unwrap();
+        assert_eq!(store.login_failures("k", since).await.unwrap().0, 0);
+        assert_eq!(store.purge_login_failures(t + Duration::seconds(1)).await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn actions_are_recorded_once_finished_cancelled_and_expire() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let t = now();
+        let user_a = Uuid::new_v4();
+        let user_b = Uuid::new_v4();
+        let id = Uuid::new_v4();
+        let first = action(user_a, id, t);
+        assert_eq!(store.begin_action(&first, t).await.unwrap(), BeginAction::Started);
+        // Same id, same user: the first record comes back, whatever the second says.
+        let again = ActionRecord {
+            fingerprint: "f2".into(),
+            ..first.clone()
+        };
+        assert_eq!(
+            store.begin_action(&again, t).await.unwrap(),
+            BeginAction::Exists(first.clone())
+        );
+        // Same id for another user is another record.
+        assert_eq!(
+            store.begin_action(&action(user_b, id, t), t).await.unwrap(),
+            BeginAction::Started
+        );
+        assert!(store.action(user_b, Uuid::new_v4(), t).await.unwrap().is_none());
+
+        let response = StoredResponse {
+            status: 200,
+            content_type: Some("application/json".into()),
+            body: br#"{"data":{}}"#.to_vec(),
+        };
+        let done_at = t + Duration::seconds(1);
+        let expires = done_at + Duration::minutes(5);
+        assert!(store
+            .finish_action(user_a, id, ActionStatus::Succeed, &response, done_at, expires)
+            .await
+            .unwrap());
+        // Finishing twice changes nothing.
+        assert!(!store
+            .finish_action(user_a, id, ActionStatus::Failed, &response, done_at, expires)
+            .await
+            .unwrap());
+        let stored = store.action(user_a, id, t).await.unwrap().unwrap();
+        assert_eq!(stored.status, ActionStatus::Succeed);
+        assert_eq!(stored.response, Some(response.clone()));
+        assert_eq!(stored.finished_at, Some(done_at));
+
+        // Cancelling only works while running.
+        assert!(!store.cancel_action(user_a, id, t, expires).await.unwrap());
+        assert!(store.cancel_action(user_b, id, t, expires).await.unwrap());
+        let cancelled = store.action(user_b, id, t).await.unwrap().unwrap();
+        assert_eq!(cancelled.status, ActionStatus::Canceled);
+        assert!(!store
+            .finish_action(user_b, id, ActionStatus::Succeed, &response, done_at, expires)
+            .await
+            .unwrap());
+
+        assert!(store
+            .attach_action_request_data(user_a, id, Some("body"), &json!({"q": ["1"]}))
+            .await
+            .unwrap());
+        let attached = store.action(user_a, id, t).await.unwrap().unwrap();
+        assert_eq!(attached.request_body.as_deref(), Some("body"));
+        assert_eq!(attached.query_parameters, json!({"q": ["1"]}));
+
+        assert!(store.clear_action_result(user_a, id).await.unwrap());
+        assert_eq!(store.action(user_a, id, t).await.unwrap().unwrap().response, None);
+        assert_eq!(store.actions(user_a, t).await.unwrap().len(), 1);
+
+        // After expiry the record is invisible and a new request may reuse the id.
+        let later = expires + Duration::seconds(1);
+        assert!(store.action(user_a, id, later).await.unwrap().is_none());
+        assert_eq!(
+            store.begin_action(&action(user_a, id, later), later).await.unwrap(),
+            BeginAction::Started,
+            "{backend:?}"
+        );
+        assert!(store.purge_expired_actions(later).await.unwrap() >= 1);
+    }
+}
