@@ -180,7 +180,10 @@ mod tests {
     #[test]
     fn first_attempt_is_due_immediately() {
         let l = rental(at(6, 30, 23));
-        assert_eq!(next_update(&l, None, at(6, 1, 0)), NextUpdate::DueAt(at(6, 1, 0)));
+        assert_eq!(
+            next_update(&l, None, at(6, 1, 0)),
+            NextUpdate::DueAt(at(6, 1, 0))
+        );
     }
 
     #[test]
@@ -219,7 +222,11 @@ mod tests {
         let l = rental(at(6, 30, 0));
         let last = |o| Some(after(o, at(6, 1, 0)));
         assert_eq!(
-            next_update(&l, last(UpdateOutcome::GenerationError).as_ref(), at(6, 1, 0)),
+            next_update(
+                &l,
+                last(UpdateOutcome::GenerationError).as_ref(),
+                at(6, 1, 0)
+            ),
             NextUpdate::DueAt(at(6, 2, 0))
         );
         assert_eq!(
@@ -274,7 +281,10 @@ mod tests {
                 closed_at: at(3, 10, 0)
             })
         );
-        assert_eq!(next_update(&feb, None, at(3, 10, 0)), NextUpdate::DueAt(at(3, 10, 0)));
+        assert_eq!(
+            next_update(&feb, None, at(3, 10, 0)),
+            NextUpdate::DueAt(at(3, 10, 0))
+        );
     }
 
     #[test]

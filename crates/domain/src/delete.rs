@@ -31,7 +31,7 @@ impl Default for DeleteSection {
 pub enum DeleteOutcome {
     /// One part of a merged license was removed; the server keeps running on the other.
     /// `remaining` is provisional until the server re-reports its license.
-    PartRemoved { remaining: LicenseTerms },
+    PartRemoved { remaining: Box<LicenseTerms> },
     /// The whole Backup & Replication license is gone: the server falls back to Community
     /// Edition, the console stops monitoring it (its data leaves the UI), and for a hosted
     /// server its job-to-company mapping is reset.
@@ -96,10 +96,10 @@ pub fn plan_delete(
             Ok(DeleteOutcome::DroppedToCommunity)
         }
         DeleteSection::Socket => Ok(DeleteOutcome::PartRemoved {
-            remaining: instance_part(license),
+            remaining: Box::new(instance_part(license)),
         }),
         DeleteSection::Instance => Ok(DeleteOutcome::PartRemoved {
-            remaining: socket_part(license),
+            remaining: Box::new(socket_part(license)),
         }),
     }
 }
@@ -158,7 +158,10 @@ mod tests {
     #[test]
     fn section_wire_form_and_default() {
         assert_eq!(DeleteSection::default(), DeleteSection::All);
-        assert_eq!(DeleteSection::from_wire("Instance"), Ok(DeleteSection::Instance));
+        assert_eq!(
+            DeleteSection::from_wire("Instance"),
+            Ok(DeleteSection::Instance)
+        );
         assert!(DeleteSection::from_wire("Unknown").is_err());
         assert!(DeleteSection::from_wire("all").is_err());
     }

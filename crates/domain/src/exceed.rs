@@ -149,7 +149,14 @@ mod tests {
     #[test]
     fn trials_and_non_licenses_get_nothing() {
         for p in Product::ALL {
-            for t in [T::Evaluation, T::Nfr, T::Promo, T::Community, T::NotInstalled, T::Unknown] {
+            for t in [
+                T::Evaluation,
+                T::Nfr,
+                T::Promo,
+                T::Community,
+                T::NotInstalled,
+                T::Unknown,
+            ] {
                 assert_eq!(allowed(*p, t, 1000.0, true, true), 0.0, "{p:?} {t:?}");
             }
         }

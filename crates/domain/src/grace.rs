@@ -153,7 +153,11 @@ mod tests {
             (Product::Console, T::Perpetual, None),
             (Product::BackupAndReplication, T::Rental, Some(Days(60))),
             (Product::CloudConnectSite, T::Rental, Some(Days(60))),
-            (Product::BackupAndReplication, T::Subscription, Some(Days(30))),
+            (
+                Product::BackupAndReplication,
+                T::Subscription,
+                Some(Days(30)),
+            ),
             (Product::BackupAndReplication, T::Evaluation, Some(Days(0))),
             (Product::BackupAndReplication, T::Nfr, Some(Days(0))),
             (Product::BackupAndReplication, T::Perpetual, None),
@@ -214,7 +218,10 @@ mod tests {
             })
         );
         for t in [T::Subscription, T::Evaluation, T::Nfr] {
-            assert_eq!(w(t).map(|w| (w.anchor, w.days)), Some((WarningAnchor::Expiration, 30)));
+            assert_eq!(
+                w(t).map(|w| (w.anchor, w.days)),
+                Some((WarningAnchor::Expiration, 30))
+            );
         }
         assert_eq!(
             w(T::Perpetual),

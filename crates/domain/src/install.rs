@@ -55,7 +55,9 @@ pub enum InstallRefusal {
     )]
     CommunityEdition,
 
-    #[error("The file carries no usable license (type {license_type}). Obtain a valid license file.")]
+    #[error(
+        "The file carries no usable license (type {license_type}). Obtain a valid license file."
+    )]
     NoUsableLicense { license_type: LicenseType },
 
     #[error(
@@ -125,12 +127,12 @@ fn expected_license(target: Product) -> &'static str {
             "a Backup & Replication license that includes Cloud Connect (or the Cloud Connect \
              license delivered with the console license)"
         }
-        Product::BackupAndReplication => "a Veeam Backup & Replication or Veeam Data Platform license",
+        Product::BackupAndReplication => {
+            "a Veeam Backup & Replication or Veeam Data Platform license"
+        }
         Product::VOne => "a Veeam ONE license or a suite license that includes Veeam ONE",
         Product::Vb365 => "a Veeam Backup for Microsoft 365 license",
-        Product::Console => {
-            "a Service Provider Console license, or the Cloud Connect license file"
-        }
+        Product::Console => "a Service Provider Console license, or the Cloud Connect license file",
     }
 }
 
@@ -175,7 +177,10 @@ pub fn check_fit(target: Product, license: &LicenseTerms) -> Result<(), InstallR
     let no_cloud_connect = license.cloud_connect == CloudConnect::No;
     match target {
         P::CloudConnectSite => {
-            if !matches!(product, P::CloudConnectSite | P::BackupAndReplication | P::Console) {
+            if !matches!(
+                product,
+                P::CloudConnectSite | P::BackupAndReplication | P::Console
+            ) {
                 return wrong();
             }
             if no_cloud_connect {
@@ -305,8 +310,7 @@ pub fn merge_decision(current: &LicenseTerms, incoming: &LicenseTerms) -> MergeD
         declined: Some(reason),
     };
 
-    let socket_is_perpetual =
-        current.is_merged() || current.license_type == LicenseType::Perpetual;
+    let socket_is_perpetual = current.is_merged() || current.license_type == LicenseType::Perpetual;
     let instance_type_ok = matches!(
         incoming.license_type,
         LicenseType::Subscription | LicenseType::Perpetual
@@ -342,7 +346,10 @@ pub fn merge_decision(current: &LicenseTerms, incoming: &LicenseTerms) -> MergeD
     }
 
     let named = |c: &Option<String>| c.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
-    match (named(&current.licensee_company), named(&incoming.licensee_company)) {
+    match (
+        named(&current.licensee_company),
+        named(&incoming.licensee_company),
+    ) {
         (Some(a), Some(b)) if a == b => MergeDecision::Merge,
         (current, incoming) => decline(MergeDeclined::LicenseeDiffers { current, incoming }),
     }
@@ -412,7 +419,9 @@ pub enum InstallAction {
     /// Nothing (or only Community mode) was installed before.
     Install,
     /// The new file replaces the installed license.
-    Replace { merge_declined: Option<MergeDeclined> },
+    Replace {
+        merge_declined: Option<MergeDeclined>,
+    },
     /// Socket and instance licenses merge (Backup & Replication only).
     Merge,
 }
@@ -455,7 +464,8 @@ pub fn check_install(
     }
     check_fit(target.product, incoming)?;
     if let Some(expired_at) = incoming.expiration {
-        let grace = grace_period(target.product, incoming.license_type).unwrap_or(GracePeriod::NONE);
+        let grace =
+            grace_period(target.product, incoming.license_type).unwrap_or(GracePeriod::NONE);
         let grace_ended_at = grace.ends_at(expired_at);
         if now > grace_ended_at {
             return Err(InstallRefusal::ExpiredBeyondGrace {
@@ -605,11 +615,7 @@ mod tests {
                 packages: vec![*pkg],
                 ..file(P::BackupAndReplication, T::Subscription)
             };
-            assert_eq!(
-                install(P::VOne, &f).is_ok(),
-                pkg.includes_vone(),
-                "{pkg:?}"
-            );
+            assert_eq!(install(P::VOne, &f).is_ok(), pkg.includes_vone(), "{pkg:?}");
         }
         let none = LicenseTerms {
             packages: vec![],
@@ -666,7 +672,10 @@ mod tests {
         // Console-only types are fine on the console and nowhere else.
         assert!(install(P::Console, &file(P::Console, T::Full)).is_ok());
         assert_eq!(
-            install(P::BackupAndReplication, &file(P::BackupAndReplication, T::Full)),
+            install(
+                P::BackupAndReplication,
+                &file(P::BackupAndReplication, T::Full)
+            ),
             Err(InstallRefusal::ConsoleOnlyType {
                 license_type: T::Full,
                 target: P::BackupAndReplication
@@ -719,7 +728,10 @@ mod tests {
             expiration: Some(expired_at),
             ..file(P::BackupAndReplication, T::Rental)
         };
-        assert!(install(P::BackupAndReplication, &f).is_ok(), "grace ends exactly now");
+        assert!(
+            install(P::BackupAndReplication, &f).is_ok(),
+            "grace ends exactly now"
+        );
         let f = LicenseTerms {
             expiration: Some(expired_at - TimeDelta::seconds(1)),
             ..f
@@ -732,7 +744,9 @@ mod tests {
                 grace_ended_at: now() - TimeDelta::seconds(1),
             }
         );
-        assert!(err.to_string().contains("grace period ended on 2024-06-15 11:59:59 UTC"));
+        assert!(err
+            .to_string()
+            .contains("grace period ended on 2024-06-15 11:59:59 UTC"));
 
         // Evaluation has no grace: refused one second after expiry.
         let eval = LicenseTerms {
@@ -807,13 +821,8 @@ mod tests {
             has_license_id: false,
             ..file(P::Vb365, T::Rental)
         };
-        let plan = check_install(
-            &InstallTarget::new(P::Vb365),
-            &no_id,
-            Some(&current),
-            now(),
-        )
-        .unwrap();
+        let plan =
+            check_install(&InstallTarget::new(P::Vb365), &no_id, Some(&current), now()).unwrap();
         assert!(!plan.resulting.auto_update_enabled && !plan.suggest_enabling_auto_update);
 
         // A Community server counts as nothing installed.

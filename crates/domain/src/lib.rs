@@ -15,6 +15,15 @@
 //! * [`patch`]: the writable `autoUpdateEnabled` property.
 //! * [`delete`]: `sectionForDelete` and what a server falls back to.
 //! * [`auto_update`]: when the next automatic update attempt is due.
+//!
+//! # Time
+//!
+//! A license's expiry is the exact instant of its `expirationDate` (the contract carries a
+//! date-time, not a date). A license is expired strictly *after* that instant; grace includes
+//! its own last instant. Grace in days is counted in 24-hour days, VB365's grace in calendar
+//! months (clamped to the end of shorter months). Every day count reported ("N days until
+//! expiration", "N days of grace period remaining") is whole days rounded **up**: one second
+//! left is "1 day", and "0 days" only happens at the instant itself.
 
 mod days;
 mod wire;
@@ -30,8 +39,8 @@ pub mod product;
 pub mod status;
 
 pub use license::{
-    CloudConnect, ConsoleLicenseStatus, LastUpdateStatus, LicenseStatus, LicenseTerms,
-    LicenseType, Package, SectionType, UnitType,
+    CloudConnect, ConsoleLicenseStatus, LastUpdateStatus, LicenseStatus, LicenseTerms, LicenseType,
+    Package, SectionType, UnitType,
 };
 pub use product::Product;
 pub use wire::WireError;

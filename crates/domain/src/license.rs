@@ -327,8 +327,16 @@ mod tests {
         );
         check(UnitType::ALL, UnitType::as_wire, UnitType::from_wire);
         check(Package::ALL, Package::as_wire, Package::from_wire);
-        check(CloudConnect::ALL, CloudConnect::as_wire, CloudConnect::from_wire);
-        check(SectionType::ALL, SectionType::as_wire, SectionType::from_wire);
+        check(
+            CloudConnect::ALL,
+            CloudConnect::as_wire,
+            CloudConnect::from_wire,
+        );
+        check(
+            SectionType::ALL,
+            SectionType::as_wire,
+            SectionType::from_wire,
+        );
     }
 
     #[test]
@@ -373,7 +381,14 @@ mod tests {
         statuses.sort_unstable();
         assert_eq!(
             statuses,
-            ["Error", "Expired", "Unknown", "Unlicensed", "Valid", "Warning"]
+            [
+                "Error",
+                "Expired",
+                "Unknown",
+                "Unlicensed",
+                "Valid",
+                "Warning"
+            ]
         );
         assert!(ConsoleLicenseStatus::from_wire("Unlicensed").is_err());
     }

@@ -124,7 +124,13 @@ mod tests {
             writable_property("autoUpdateEnabled"),
             Ok(WritableProperty::AutoUpdateEnabled)
         );
-        for path in ["/status", "/AutoUpdateEnabled", "", "/", "//autoUpdateEnabled"] {
+        for path in [
+            "/status",
+            "/AutoUpdateEnabled",
+            "",
+            "/",
+            "//autoUpdateEnabled",
+        ] {
             let err = writable_property(path).unwrap_err();
             assert_eq!(
                 err.to_string(),
@@ -136,10 +142,22 @@ mod tests {
     #[test]
     fn paid_licenses_toggle_freely() {
         for t in [T::Rental, T::Subscription, T::Perpetual] {
-            assert_eq!(decide(&license(t, true, false), true), Ok(AutoUpdateChange::Enabled));
-            assert_eq!(decide(&license(t, true, true), false), Ok(AutoUpdateChange::Disabled));
-            assert_eq!(decide(&license(t, true, true), true), Ok(AutoUpdateChange::Unchanged));
-            assert_eq!(decide(&license(t, true, false), false), Ok(AutoUpdateChange::Unchanged));
+            assert_eq!(
+                decide(&license(t, true, false), true),
+                Ok(AutoUpdateChange::Enabled)
+            );
+            assert_eq!(
+                decide(&license(t, true, true), false),
+                Ok(AutoUpdateChange::Disabled)
+            );
+            assert_eq!(
+                decide(&license(t, true, true), true),
+                Ok(AutoUpdateChange::Unchanged)
+            );
+            assert_eq!(
+                decide(&license(t, true, false), false),
+                Ok(AutoUpdateChange::Unchanged)
+            );
         }
     }
 
@@ -151,9 +169,15 @@ mod tests {
             assert!(err.to_string().contains("cannot be turned off"));
             // Even if it is somehow off, the only accepted value is on.
             assert!(decide(&license(t, true, false), false).is_err());
-            assert_eq!(decide(&license(t, true, false), true), Ok(AutoUpdateChange::Enabled));
+            assert_eq!(
+                decide(&license(t, true, false), true),
+                Ok(AutoUpdateChange::Enabled)
+            );
             // Without a license id the forcing does not apply (and it cannot be on).
-            assert_eq!(decide(&license(t, false, false), false), Ok(AutoUpdateChange::Unchanged));
+            assert_eq!(
+                decide(&license(t, false, false), false),
+                Ok(AutoUpdateChange::Unchanged)
+            );
         }
     }
 
@@ -165,7 +189,10 @@ mod tests {
                 Err(PatchRefusal::NoLicenseId)
             );
             // Turning it off stays possible (repairs a bad state).
-            assert_eq!(decide(&license(t, false, true), false), Ok(AutoUpdateChange::Disabled));
+            assert_eq!(
+                decide(&license(t, false, true), false),
+                Ok(AutoUpdateChange::Disabled)
+            );
         }
     }
 
@@ -176,7 +203,10 @@ mod tests {
             Err(PatchRefusal::NoLicense)
         );
         for t in [T::Community, T::NotInstalled, T::Unknown] {
-            assert_eq!(decide(&license(t, true, false), true), Err(PatchRefusal::NoLicense));
+            assert_eq!(
+                decide(&license(t, true, false), true),
+                Err(PatchRefusal::NoLicense)
+            );
         }
         let console = LicenseTerms {
             has_license_id: true,

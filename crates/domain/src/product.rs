@@ -29,7 +29,10 @@ impl Product {
     /// VBR server with the provider capability, so both share VBR's licensing behaviour
     /// (grace, exceed rules, Enterprise Manager governance).
     pub const fn is_backup_server(self) -> bool {
-        matches!(self, Product::CloudConnectSite | Product::BackupAndReplication)
+        matches!(
+            self,
+            Product::CloudConnectSite | Product::BackupAndReplication
+        )
     }
 
     /// Name of the product itself, for messages ("a Veeam ONE license").

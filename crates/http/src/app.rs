@@ -99,7 +99,7 @@ impl AppState {
 }
 
 /// Wraps an operation so it can become an async action and honours `X-Request-id`.
-fn tracked(
+pub fn tracked(
     state: &AppState,
     operation_id: &'static str,
     route: MethodRouter<AppState>,
@@ -111,6 +111,12 @@ fn tracked(
 }
 
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The router with `extra` routes mounted under `/api/v3` behind authentication, for
+/// embedding Tallyman's API in tests or tools.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let authenticated = Router::new()
         .route("/about", tracked(&state, "GetAbout", get(about::get_about)))
         .route("/asyncActions", get(async_actions::get_async_actions_info))
@@ -135,6 +141,7 @@ pub fn router(state: AppState) -> Router {
             "/users/{userUid}/tokens",
             delete(users::revoke_authentication_token),
         )
+        .merge(extra)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
@@ -220,10 +227,21 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let janitor = spawn_janitor(state.clone());
+    let app = router(state.clone());
+    serve_router(listener, app, state, shutdown).await
+}
+
+/// Like [`serve`], for a router built with [`router_with`].
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let janitor = spawn_janitor(state);
     // Trailing slashes are trimmed before routing, so `/x/` and `/x` are the same resource
     // (no redirects: some clients refuse to follow them).
-    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
+    let app = NormalizePathLayer::trim_trailing_slash().layer(app);
     let result = axum::serve(
         listener,
         axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),

@@ -31,7 +31,7 @@ pub struct ResponseError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameter_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::wire::JsonPatch>)]
     pub failed_json_patch: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<i64>,

@@ -16,5 +16,5 @@ pub mod token;
 pub mod users;
 pub mod wire;
 
-pub use app::{router, serve, AppState, HttpConfig};
+pub use app::{router, router_with, serve, serve_router, tracked, AppState, HttpConfig};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::{ErrorResponse, ErrorType, ResponseError};
-use crate::wire::{EmptyResponse, PagingInformation, ResponseMetadata};
+use crate::wire::{EmptyResponse, JsonPatch, PagingInformation, ResponseMetadata};
 use crate::{about, async_actions, token, users};
 
 /// `{"data": T}` as the contract wraps single resources.
@@ -67,7 +67,7 @@ impl Modify for BearerAuth {
     ),
     components(schemas(
         ErrorResponse, ResponseError, ErrorType, EmptyResponse, PagingInformation, ResponseMetadata,
-        SelectExpression, token::OAuth2Result, token::OAuth2Error, token::OAuth2ErrorCode,
+        SelectExpression, JsonPatch, token::OAuth2Result, token::OAuth2Error, token::OAuth2ErrorCode,
         async_actions::AsyncActionInfo, async_actions::AsyncActionStatus,
         async_actions::AsyncActionsConfig, async_actions::AsyncActionRequestData, about::About,
     )),

@@ -180,6 +180,7 @@ fn parse_bool(v: Option<&str>) -> Result<bool, TokenFailure> {
     path = "/token",
     operation_id = "OAuth2IssueToken",
     tag = "Authentication",
+    params(crate::select::SelectParam),
     request_body(content = OAuth2IssueTokenBody, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = OAuth2Result),

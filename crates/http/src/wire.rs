@@ -66,8 +66,7 @@ impl IntoResponse for Collection {
 /// `EmptyResponse`: `errors` must be an array and `data`, when present, an object.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EmptyResponse {
-    #[schema(value_type = Option<Object>)]
-    pub meta: Option<Value>,
+    pub meta: Option<ResponseMetadata>,
     #[schema(value_type = Object)]
     pub data: Value,
     pub errors: Vec<crate::error::ResponseError>,
@@ -87,6 +86,16 @@ impl IntoResponse for EmptyResponse {
     fn into_response(self) -> Response {
         json_response(StatusCode::OK, &self)
     }
+}
+
+/// One RFC 6902 operation as the contract spells it (`JsonPatch`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct JsonPatch {
+    pub op: String,
+    pub path: String,
+    #[schema(value_type = Option<Object>)]
+    pub value: Option<Value>,
+    pub from: Option<String>,
 }
 
 /// VSPC writes date-times with seven fractional digits and an explicit offset

@@ -479,11 +479,9 @@ pub fn describe(c: &LicenseClaims, key_id: &str, verified: bool) -> String {
         ("Issuer", c.issuer.clone()),
     ];
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
-    let mut s = String::new();
-    for (k, v) in rows {
-        s.push_str(&format!("{:<width$} {v}\n", format!("{k}:")));
-    }
-    s
+    rows.into_iter()
+        .map(|(k, v)| format!("{:<width$} {v}\n", format!("{k}:")))
+        .collect()
 }
 
 #[cfg(test)]

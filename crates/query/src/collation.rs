@@ -80,10 +80,6 @@ impl Needle {
         }
     }
 
-    pub(crate) fn text(&self) -> &str {
-        &self.text
-    }
-
     /// Whether `hay` equals the needle under `collation`.
     pub(crate) fn eq(&self, hay: &str, collation: Collation) -> bool {
         match collation {

@@ -57,6 +57,7 @@ pub(crate) enum Param {
 }
 
 impl Param {
+    #[cfg(test)]
     pub(crate) const ALL: [Param; 5] = [
         Param::Filter,
         Param::Sort,

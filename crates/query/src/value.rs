@@ -78,6 +78,7 @@ pub(crate) enum Num {
 }
 
 impl Num {
+    #[cfg(test)]
     fn as_f64(self) -> f64 {
         match self {
             Num::Int(i) => i as f64,
