@@ -36,6 +36,13 @@ enum Command {
     /// Manage users who log in to the API.
     #[command(subcommand)]
     User(UserCommand),
+    /// Create an issuer signing key (FILE) and its public key (FILE.pub).
+    Keygen(tallyman_license::cli::KeygenArgs),
+    /// Issue or inspect signed license files.
+    License {
+        #[command(subcommand)]
+        command: tallyman_license::cli::LicenseCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +96,8 @@ async fn main() -> anyhow::Result<()> {
             password_stdin: _,
             store,
         }) => add_user(&store, &name, &role, organization).await,
+        Command::Keygen(args) => Ok(tallyman_license::cli::run_keygen(&args)?),
+        Command::License { command } => Ok(tallyman_license::cli::run_license(&command)?),
         Command::User(UserCommand::List { store }) => {
             let store = open_store(&store).await?;
             for u in store.users().await? {
@@ -169,6 +178,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    // One machine-readable line on stdout, so scripts and tests can use --listen 127.0.0.1:0.
+    println!("listening on {}", listener.local_addr()?);
     tracing::info!(
         address = %listener.local_addr()?,
         backend = store.backend(),
