@@ -9,6 +9,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::{ErrorResponse, ErrorType, ResponseError};
 use crate::wire::{EmptyResponse, JsonPatch, PagingInformation, ResponseMetadata};
+use crate::licensing::{backup_servers, console, resources, sites, vb365_servers, vone_servers};
 use crate::{about, async_actions, token, users};
 
 /// `{"data": T}` as the contract wraps single resources.
@@ -31,6 +32,32 @@ pub struct ListOf<T: ToSchema> {
 #[serde(rename_all = "camelCase")]
 pub struct SelectExpression {
     pub property_path: String,
+}
+
+/// The multipart body of a license install.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LicenseUploadForm {
+    /// License file.
+    #[schema(value_type = String, format = Binary)]
+    license: Vec<u8>,
+}
+
+/// Which part of a Backup & Replication license to remove.
+#[derive(Serialize, ToSchema)]
+pub enum SectionForDelete {
+    Socket,
+    Instance,
+    All,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SectionForDeleteParam {
+    /// Section of the license to remove (default All).
+    #[param(rename = "sectionForDelete", value_type = SectionForDelete)]
+    section_for_delete: Option<String>,
 }
 
 struct BearerAuth;
@@ -64,12 +91,41 @@ impl Modify for BearerAuth {
         async_actions::get_async_action_result,
         async_actions::clear_async_action_result,
         users::revoke_authentication_token,
+        sites::get_site_licenses,
+        sites::get_site_license,
+        sites::install_site_license,
+        sites::patch_site_license,
+        sites::update_site_license,
+        backup_servers::get_backup_servers_licenses,
+        backup_servers::get_backup_server_license,
+        backup_servers::install_backup_server_license,
+        backup_servers::delete_backup_server_license,
+        backup_servers::patch_backup_server_license,
+        backup_servers::update_backup_server_license,
+        vone_servers::get_v_one_servers_licenses,
+        vone_servers::get_v_one_server_license,
+        vone_servers::install_v_one_server_license,
+        vone_servers::delete_v_one_server_license,
+        vone_servers::patch_v_one_server_license,
+        vone_servers::update_v_one_server_license,
+        vb365_servers::get_vb365_servers_licenses,
+        vb365_servers::get_vb365_server_license,
+        vb365_servers::install_vb365_server_license,
+        vb365_servers::patch_vb365_server_license,
+        vb365_servers::update_vb365_server_license,
+        console::get_console_license_information,
+        console::install_console_license,
+        console::update_console_license,
+        console::get_console_license_settings,
     ),
     components(schemas(
         ErrorResponse, ResponseError, ErrorType, EmptyResponse, PagingInformation, ResponseMetadata,
         SelectExpression, JsonPatch, token::OAuth2Result, token::OAuth2Error, token::OAuth2ErrorCode,
         async_actions::AsyncActionInfo, async_actions::AsyncActionStatus,
         async_actions::AsyncActionsConfig, async_actions::AsyncActionRequestData, about::About,
+        resources::SiteLicense, resources::BackupServerLicense, resources::VOneServerLicense,
+        resources::Vb365ServerLicense, resources::ConsoleLicense, resources::LicenseSettings,
+        LicenseUploadForm, SectionForDelete,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),

@@ -23,6 +23,28 @@ pub fn query_error(e: QueryError) -> ApiError {
     ApiError::bad_parameter(e.parameter, e.message)
 }
 
+/// For the OpenAPI document: the paging, filter, sort and select parameters of a collection.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CollectionParams {
+    /// Filter expressions (JSON array), e.g. `[{"property":"status","operation":"equals","value":"Valid"}]`.
+    #[param(value_type = Option<Vec<Object>>)]
+    filter: Option<String>,
+    /// Sort expressions (JSON array), e.g. `[{"property":"expirationDate","direction":"descending"}]`.
+    #[param(value_type = Option<Vec<Object>>)]
+    sort: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i32>,
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i32>,
+    /// Returns explicitly requested properties.
+    #[param(value_type = Option<Vec<crate::openapi::SelectExpression>>)]
+    select: Option<String>,
+}
+
 /// A parsed collection query for resource `R` with every parameter enabled.
 pub struct CollectionQuery<R> {
     pub query: tallyman_query::CollectionQuery,

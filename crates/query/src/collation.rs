@@ -89,7 +89,9 @@ impl Needle {
                 if hay.is_ascii() && self.folded.is_ascii() {
                     hay.eq_ignore_ascii_case(&self.folded)
                 } else {
-                    hay.chars().flat_map(char::to_lowercase).eq(self.folded.chars())
+                    hay.chars()
+                        .flat_map(char::to_lowercase)
+                        .eq(self.folded.chars())
                 }
             }
         }
@@ -190,7 +192,10 @@ pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
 }
 
 fn split_digits(s: &str) -> (&str, &str) {
-    let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
+    let end = s
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
     s.split_at(end)
 }
 

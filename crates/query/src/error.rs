@@ -40,7 +40,11 @@ impl QueryError {
 
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid `{}` parameter: {}", self.parameter, self.message)
+        write!(
+            f,
+            "invalid `{}` parameter: {}",
+            self.parameter, self.message
+        )
     }
 }
 

@@ -42,7 +42,13 @@ impl Filter {
     /// Parses the decoded text of a `filter` parameter.
     ///
     /// Accepts a JSON array of expressions (the documented form), a single expression
-    /// object, or `null` (no filtering). Errors name the parameter `"filter"`.
+    /// object, or `null` (no filtering).
+    ///
+    /// # Errors
+    ///
+    /// A [`QueryError`] on parameter `"filter"` for malformed JSON, an unknown property or
+    /// operation, a missing `property`/`operation`/`items`, `items` on a comparison, or a
+    /// value that does not suit the operation or cannot be coerced to the property type.
     pub fn parse(text: &str, schema: &Schema) -> Result<Filter, QueryError> {
         let json = json::parse(text).map_err(|e| QueryError::filter(e.to_string()))?;
         let items = match &json {
@@ -111,7 +117,10 @@ const OPERATIONS: [(Operation, &str); 14] = [
     (Operation::Leaf(Op::LessThan), "lessThan"),
     (Operation::Leaf(Op::LessThanOrEqual), "lessThanOrEqual"),
     (Operation::Leaf(Op::GreaterThan), "greaterThan"),
-    (Operation::Leaf(Op::GreaterThanOrEqual), "greaterThanOrEqual"),
+    (
+        Operation::Leaf(Op::GreaterThanOrEqual),
+        "greaterThanOrEqual",
+    ),
     (Operation::Leaf(Op::Contains), "contains"),
     (Operation::Leaf(Op::In), "in"),
     (Operation::Leaf(Op::Subset), "subset"),
@@ -161,7 +170,7 @@ impl Node {
         match self {
             Node::And(items) => items.iter().all(|n| n.eval(doc)),
             Node::Or(items) => items.iter().any(|n| n.eval(doc)),
-            Node::Not(items) => !items.is_empty() && !items.iter().all(|n| n.eval(doc)),
+            Node::Not(items) => !items.iter().all(|n| n.eval(doc)),
             Node::ExclusiveOr(items) => {
                 let mut matching = items.iter().filter(|n| n.eval(doc));
                 matching.next().is_some() && matching.next().is_none()
@@ -250,33 +259,33 @@ impl Leaf {
                 Some(v) => targets.iter().any(|t| self.eq(t, v)),
             },
             Test::HasElement { target } => {
-                self.elements(value).is_some_and(|mut e| e.any(|v| self.eq(target, v)))
+                elements(value).is_some_and(|mut e| e.any(|v| self.eq(target, v)))
             }
             Test::SameSet { targets, negate } => {
-                let same = self.elements(value).is_some_and(|e| {
+                let same = elements(value).is_some_and(|e| {
                     let elements: Vec<&Value> = e.collect();
-                    elements.iter().all(|v| targets.iter().any(|t| self.eq(t, v)))
-                        && targets.iter().all(|t| elements.iter().any(|v| self.eq(t, v)))
+                    elements
+                        .iter()
+                        .all(|v| targets.iter().any(|t| self.eq(t, v)))
+                        && targets
+                            .iter()
+                            .all(|t| elements.iter().any(|v| self.eq(t, v)))
                 });
                 same != *negate
             }
-            Test::Overlaps { targets, null } => match self.elements(value) {
+            Test::Overlaps { targets, null } => match elements(value) {
                 None => *null,
                 Some(mut e) => e.any(|v| targets.iter().any(|t| self.eq(t, v))),
             },
-            Test::Subset { targets } => self
-                .elements(value)
+            Test::Subset { targets } => elements(value)
                 .is_some_and(|mut e| e.all(|v| targets.iter().any(|t| self.eq(t, v)))),
-            Test::Superset { targets } => self.elements(value).is_some_and(|e| {
+            Test::Superset { targets } => elements(value).is_some_and(|e| {
                 let elements: Vec<&Value> = e.collect();
-                targets.iter().all(|t| elements.iter().any(|v| self.eq(t, v)))
+                targets
+                    .iter()
+                    .all(|t| elements.iter().any(|v| self.eq(t, v)))
             }),
         }
-    }
-
-    /// Elements of an array property; `None` when it is absent, null or not an array.
-    fn elements<'a>(&self, value: Option<&'a Value>) -> Option<std::slice::Iter<'a, Value>> {
-        value.and_then(Value::as_array).map(|a| a.iter())
     }
 
     /// Whether the document value `v` equals `target` (false when `v` does not convert).
@@ -308,6 +317,11 @@ impl Leaf {
             Target::Value(t) => from_doc(self.kind, v).map(|d| d.cmp_same_kind(t)),
         }
     }
+}
+
+/// Elements of an array property; `None` when it is absent, null or not an array.
+fn elements(value: Option<&Value>) -> Option<std::slice::Iter<'_, Value>> {
+    value.and_then(Value::as_array).map(|a| a.iter())
 }
 
 /// Compiles one expression; `loc` says where it is, for error messages.
@@ -400,8 +414,17 @@ fn compile_group(
     let err = |msg: String| QueryError::filter(format!("{msg} (filter expression {loc})."));
     let items = match expr.get_non_null("items") {
         Some(Json::Array(items)) => items,
-        None => return Err(err(format!("The '{name}' expression needs an 'items' array"))),
-        Some(other) => return Err(err(format!("'items' must be an array, not {}", other.kind()))),
+        None => {
+            return Err(err(format!(
+                "The '{name}' expression needs an 'items' array"
+            )))
+        }
+        Some(other) => {
+            return Err(err(format!(
+                "'items' must be an array, not {}",
+                other.kind()
+            )))
+        }
     };
     let nodes = items
         .iter()

@@ -296,10 +296,7 @@ impl Parser<'_> {
         loop {
             // Copy the run of plain characters in one go.
             let run_start = self.pos;
-            while self
-                .peek()
-                .is_some_and(|b| b != quote && b != b'\\')
-            {
+            while self.peek().is_some_and(|b| b != quote && b != b'\\') {
                 self.pos += 1;
             }
             out.push_str(&self.text[run_start..self.pos]);
@@ -494,5 +491,53 @@ mod tests {
     #[test]
     fn bom_is_skipped() {
         assert_eq!(parse("\u{feff}[]").expect("ok"), Json::Array(vec![]));
+    }
+}
+
+impl Json {
+    /// The value as `serde_json` sees it. Numbers keep their value (integers stay integers
+    /// when they fit); keys keep their spelling, the last duplicate winning.
+    pub(crate) fn into_value(self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(b),
+            Json::Number(text) => serde_json::from_str::<serde_json::Number>(&text)
+                .map(Value::Number)
+                .or_else(|_| text.parse::<f64>().map(Value::from))
+                .unwrap_or(Value::Null),
+            Json::String(s) => Value::String(s),
+            Json::Array(items) => Value::Array(items.into_iter().map(Json::into_value).collect()),
+            Json::Object(members) => {
+                let mut map = serde_json::Map::new();
+                for (k, v) in members {
+                    map.insert(k, v.into_value());
+                }
+                Value::Object(map)
+            }
+        }
+    }
+}
+
+/// Parses text with the same forgiving reader the query parameters use (single quotes,
+/// trailing commas, comments), for request bodies that real clients send in that style —
+/// JSON Patch documents, for example.
+pub fn parse_lenient_json(text: &str) -> Result<serde_json::Value, String> {
+    parse(text).map(Json::into_value).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod lenient_tests {
+    use super::parse_lenient_json;
+    use serde_json::json;
+
+    #[test]
+    fn lenient_bodies_become_serde_values() {
+        assert_eq!(
+            parse_lenient_json("[{'op':'replace','path':'/x','value':\"450\",},]").unwrap(),
+            json!([{"op": "replace", "path": "/x", "value": "450"}])
+        );
+        assert_eq!(parse_lenient_json("{\"n\": 17, \"f\": 1.5, \"b\": true}").unwrap(), json!({"n": 17, "f": 1.5, "b": true}));
+        assert!(parse_lenient_json("[{").is_err());
     }
 }

@@ -59,6 +59,7 @@ pub use collation::Collation;
 pub use error::QueryError;
 pub use filter::Filter;
 pub use paging::{QueryOptions, MAX_OFFSET};
+pub use json::parse_lenient_json;
 pub use params::MAX_VALUE_CHARS;
 pub use query::{parse_select_param, Allowed, CollectionQuery, Page};
 pub use schema::{FieldType, Schema};

@@ -44,9 +44,14 @@ impl QueryOptions {
 /// Parses `limit`; `None` or an empty value gives the default.
 pub(crate) fn parse_limit(raw: Option<&str>, opts: &QueryOptions) -> Result<usize, QueryError> {
     let max = opts.effective_max_limit();
-    parse_bounded(raw, Param::Limit, 1, max, opts.effective_default_limit(), || {
-        format!("Property value must be between 1 and {max}.")
-    })
+    parse_bounded(
+        raw,
+        Param::Limit,
+        1,
+        max,
+        opts.effective_default_limit(),
+        || format!("Property value must be between 1 and {max}."),
+    )
 }
 
 /// Parses `offset`; `None` or an empty value gives 0.
@@ -76,9 +81,7 @@ fn parse_bounded(
         return Err(param.error(below_min()));
     }
     if value > max as i128 {
-        return Err(param.error(format!(
-            "Property value must be between {min} and {max}."
-        )));
+        return Err(param.error(format!("Property value must be between {min} and {max}.")));
     }
     // In range, so it fits.
     Ok(usize::try_from(value).unwrap_or(max))
@@ -113,7 +116,15 @@ mod tests {
         assert_eq!(limit("1"), Ok(1));
         assert_eq!(limit("500"), Ok(500));
         assert_eq!(limit(" +7 "), Ok(7));
-        for bad in ["0", "501", "-1", "abc", "1.5", "5e2", "99999999999999999999999999999999999999999"] {
+        for bad in [
+            "0",
+            "501",
+            "-1",
+            "abc",
+            "1.5",
+            "5e2",
+            "99999999999999999999999999999999999999999",
+        ] {
             let e = limit(bad).expect_err(bad);
             assert_eq!(e.parameter, "limit", "{bad}");
         }
@@ -139,7 +150,11 @@ mod tests {
             default_limit: 100,
             max_limit: 50,
         };
-        assert_eq!(parse_limit(None, &small), Ok(50), "default is clamped to the max");
+        assert_eq!(
+            parse_limit(None, &small),
+            Ok(50),
+            "default is clamped to the max"
+        );
         let silly = QueryOptions {
             default_limit: 0,
             max_limit: usize::MAX,

@@ -2,7 +2,8 @@
 //!
 //! Parsing takes the raw query string, keeps the parameters the operation declares
 //! ([`Allowed`]) and validates them in a fixed order — `limit`, `offset`, `filter`,
-//! `sort`, `select` — reporting the first problem found.
+//! `sort`, `select` — reporting the first problem found (a value over the length limit
+//! is reported while the query string is split, before the others).
 //!
 //! Evaluation ([`CollectionQuery::apply`]) filters, sorts stably, pages, then projects.
 //! Sorting extracts every matching document's key values once. When the requested page
@@ -123,6 +124,11 @@ impl CollectionQuery {
     ///
     /// When `allowed.paging` is false, `limit`/`offset` are ignored and the query
     /// returns every match (`limit == usize::MAX`, `offset == 0`).
+    ///
+    /// # Errors
+    ///
+    /// The first invalid declared parameter, checked in the order `limit`, `offset`,
+    /// `filter`, `sort`, `select`; see each parameter's parser.
     pub fn from_query_string(
         raw: Option<&str>,
         schema: &Schema,
@@ -287,7 +293,15 @@ fn parse_select(params: &RawParams, schema: &Schema) -> Result<Option<Select>, Q
 
 /// Parses only `select` from a raw query string, for single-resource endpoints (which
 /// ignore `filter`, `sort`, `limit` and `offset`). `Ok(None)` when absent or empty.
-pub fn parse_select_param(raw: Option<&str>, schema: &Schema) -> Result<Option<Select>, QueryError> {
+///
+/// # Errors
+///
+/// A [`QueryError`] on parameter `"select"` for an overlong or malformed value or an
+/// unknown property path.
+pub fn parse_select_param(
+    raw: Option<&str>,
+    schema: &Schema,
+) -> Result<Option<Select>, QueryError> {
     let params = extract(raw, &[Param::Select])?;
     parse_select(&params, schema)
 }
@@ -297,11 +311,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compiled_queries_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<CollectionQuery>();
+        assert_send_sync::<Select>();
+        assert_send_sync::<Schema>();
+    }
+
+    #[test]
     fn sort_range_matches_full_sort() {
         let data: Vec<u32> = (0..200).map(|i| (i * 7919) % 211).collect();
         let mut full = data.clone();
         full.sort_unstable();
-        for (start, end) in [(0, 200), (0, 1), (0, 10), (5, 6), (50, 150), (199, 200), (100, 200), (0, 199)] {
+        for (start, end) in [
+            (0, 200),
+            (0, 1),
+            (0, 10),
+            (5, 6),
+            (50, 150),
+            (199, 200),
+            (100, 200),
+            (0, 199),
+        ] {
             let mut v = data.clone();
             sort_range(&mut v, start, end, |a, b| a.cmp(b));
             assert_eq!(&v[start..end], &full[start..end], "{start}..{end}");

@@ -40,7 +40,9 @@ impl Node {
 impl Select {
     /// Builds a selection from property paths (matched case-insensitively).
     ///
-    /// Errors (parameter `"select"`) on an unknown path.
+    /// # Errors
+    ///
+    /// A [`QueryError`] on parameter `"select"` for an unknown path.
     pub fn from_paths<S: AsRef<str>>(schema: &Schema, paths: &[S]) -> Result<Select, QueryError> {
         let mut select = Select::default();
         for path in paths {
@@ -54,6 +56,11 @@ impl Select {
     /// Accepts a JSON array whose items are `{"propertyPath": "..."}` objects or plain
     /// strings, a single such object, `null`, or — as a convenience — a comma-separated
     /// list of paths (`name,status`). An empty selection keeps everything.
+    ///
+    /// # Errors
+    ///
+    /// A [`QueryError`] on parameter `"select"` for malformed JSON, an item without a
+    /// string `propertyPath`, or an unknown path.
     pub fn parse(text: &str, schema: &Schema) -> Result<Select, QueryError> {
         let trimmed = text.trim();
         if !trimmed.starts_with(['[', '{', '"', '\'']) && !trimmed.eq_ignore_ascii_case("null") {
@@ -96,9 +103,9 @@ impl Select {
                 },
                 other => {
                     return Err(QueryError::select(format!(
-                        "A select expression must be a JSON object, not {} (select expression [{i}]).",
-                        other.kind()
-                    )))
+                    "A select expression must be a JSON object, not {} (select expression [{i}]).",
+                    other.kind()
+                )))
                 }
             };
             select.add(schema, path)?;
@@ -145,9 +152,7 @@ impl Select {
     /// Like [`Select::project`], but consumes the document (no cloning of kept values).
     pub fn project_owned(&self, doc: Value) -> Value {
         match doc {
-            Value::Object(map) if !self.is_empty() => {
-                Value::Object(project_owned(&self.root, map))
-            }
+            Value::Object(map) if !self.is_empty() => Value::Object(project_owned(&self.root, map)),
             other => other,
         }
     }
@@ -223,20 +228,30 @@ mod tests {
 
     fn both(s: &Select, d: &Value) -> Value {
         let a = s.project(d);
-        assert_eq!(a, s.project_owned(d.clone()), "borrowed and owned projections agree");
+        assert_eq!(
+            a,
+            s.project_owned(d.clone()),
+            "borrowed and owned projections agree"
+        );
         a
     }
 
     #[test]
     fn keeps_only_selected_top_level_keys() {
         let s = sel(r#"[{"propertyPath":"instanceUid"},{"propertyPath":"STATUS"}]"#);
-        assert_eq!(both(&s, &doc()), json!({"instanceUid": "u1", "status": "Valid"}));
+        assert_eq!(
+            both(&s, &doc()),
+            json!({"instanceUid": "u1", "status": "Valid"})
+        );
     }
 
     #[test]
     fn dotted_paths_keep_nesting() {
         let s = sel("[{'propertyPath':'lastActivation.status'}]");
-        assert_eq!(both(&s, &doc()), json!({"lastActivation": {"status": "Error"}}));
+        assert_eq!(
+            both(&s, &doc()),
+            json!({"lastActivation": {"status": "Error"}})
+        );
         let s = sel("[{'propertyPath':'a.b.c'},{'propertyPath':'a.e'}]");
         assert_eq!(both(&s, &doc()), json!({"a": {"b": {"c": 1}, "e": 3}}));
     }
@@ -244,7 +259,10 @@ mod tests {
     #[test]
     fn parent_path_keeps_whole_object() {
         let s = sel("[{'propertyPath':'lastActivation'}]");
-        assert_eq!(both(&s, &doc()), json!({"lastActivation": doc()["lastActivation"]}));
+        assert_eq!(
+            both(&s, &doc()),
+            json!({"lastActivation": doc()["lastActivation"]})
+        );
         // Parent and child in either order: the parent wins.
         for text in [
             "[{'propertyPath':'a.b.c'},{'propertyPath':'a'}]",
@@ -259,7 +277,10 @@ mod tests {
         let s = sel("[{'propertyPath':'status'},{'propertyPath':'lastActivation.status'}]");
         assert_eq!(both(&s, &json!({"instanceUid": "x"})), json!({}));
         assert_eq!(both(&s, &json!({"lastActivation": null})), json!({}));
-        assert_eq!(both(&s, &json!({"lastActivation": {"time": "t"}})), json!({}));
+        assert_eq!(
+            both(&s, &json!({"lastActivation": {"time": "t"}})),
+            json!({})
+        );
         // A null that is present in the document is kept.
         assert_eq!(both(&s, &json!({"status": null})), json!({"status": null}));
     }
@@ -281,7 +302,10 @@ mod tests {
         ] {
             assert_eq!(both(&sel(text), &doc()), expected, "{text}");
         }
-        assert_eq!(both(&sel("{'propertyPath':'status'}"), &doc()), json!({"status": "Valid"}));
+        assert_eq!(
+            both(&sel("{'propertyPath':'status'}"), &doc()),
+            json!({"status": "Valid"})
+        );
     }
 
     #[test]

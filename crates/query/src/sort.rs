@@ -82,7 +82,10 @@ impl Key<'_> {
 impl SortKey {
     /// Builds a sort key for `path` (matched case-insensitively).
     ///
-    /// Errors (parameter `"sort"`) when the path is unknown or names an array or object.
+    /// # Errors
+    ///
+    /// A [`QueryError`] on parameter `"sort"` when the path is unknown or names an array
+    /// or object property.
     pub fn new(
         schema: &Schema,
         path: &str,
@@ -98,7 +101,11 @@ impl SortKey {
                 return Err(QueryError::sort(format!(
                     "Property '{}' is an {} and cannot be used for sorting.",
                     field.path,
-                    if field.ty.is_array() { "array" } else { "object" }
+                    if field.ty.is_array() {
+                        "array"
+                    } else {
+                        "object"
+                    }
                 )))
             }
         };
@@ -180,7 +187,12 @@ fn fold_cow(text: Cow<'_, str>) -> Cow<'_, str> {
 /// Parses the decoded text of a `sort` parameter.
 ///
 /// Accepts a JSON array of sort expressions, a single expression object, or `null`
-/// (no sorting). Errors name the parameter `"sort"`.
+/// (no sorting).
+///
+/// # Errors
+///
+/// A [`QueryError`] on parameter `"sort"` for malformed JSON, a missing or unknown
+/// property, an array/object property, or an unknown direction or collation.
 pub fn parse_sort(text: &str, schema: &Schema) -> Result<Vec<SortKey>, QueryError> {
     let json = json::parse(text).map_err(|e| QueryError::sort(e.to_string()))?;
     let exprs: Vec<&Json> = match &json {
@@ -197,8 +209,10 @@ pub fn parse_sort(text: &str, schema: &Schema) -> Result<Vec<SortKey>, QueryErro
     exprs
         .into_iter()
         .enumerate()
-        .map(|(i, e)| sort_key(e, schema).map_err(|m| QueryError::sort(format!("{m} (sort expression [{i}]).")))
-        )
+        .map(|(i, e)| {
+            sort_key(e, schema)
+                .map_err(|m| QueryError::sort(format!("{m} (sort expression [{i}]).")))
+        })
         .collect()
 }
 
@@ -222,7 +236,12 @@ fn sort_key(expr: &Json, schema: &Schema) -> Result<SortKey, String> {
                 shorten(d)
             )
         })?,
-        Some(other) => return Err(format!("'direction' must be a string, not {}", other.kind())),
+        Some(other) => {
+            return Err(format!(
+                "'direction' must be a string, not {}",
+                other.kind()
+            ))
+        }
     };
     let collation = match expr.get_non_null("collation") {
         None => Collation::Ordinal,
@@ -232,14 +251,15 @@ fn sort_key(expr: &Json, schema: &Schema) -> Result<SortKey, String> {
                 shorten(c)
             )
         })?,
-        Some(other) => return Err(format!("'collation' must be a string, not {}", other.kind())),
+        Some(other) => {
+            return Err(format!(
+                "'collation' must be a string, not {}",
+                other.kind()
+            ))
+        }
     };
-    SortKey::new(schema, path, direction, collation).map_err(|e| {
-        e.message
-            .strip_suffix('.')
-            .unwrap_or(&e.message)
-            .to_owned()
-    })
+    SortKey::new(schema, path, direction, collation)
+        .map_err(|e| e.message.strip_suffix('.').unwrap_or(&e.message).to_owned())
 }
 
 #[cfg(test)]
@@ -277,17 +297,25 @@ mod tests {
 
     #[test]
     fn parses_directions_and_defaults() {
-        let k = key(r#"[{"property":"NAME"},{"property":"units","direction":"DESCENDING","collation":"IgnoreCase"}]"#);
+        let k = key(
+            r#"[{"property":"NAME"},{"property":"units","direction":"DESCENDING","collation":"IgnoreCase"}]"#,
+        );
         assert_eq!(k.len(), 2);
         assert_eq!(k[0].path(), "name");
         assert_eq!(k[0].direction(), Direction::Ascending);
         assert_eq!(k[0].collation(), Collation::Ordinal);
         assert_eq!(k[1].direction(), Direction::Descending);
         assert_eq!(k[1].collation(), Collation::IgnoreCase);
-        assert_eq!(key("{'property':'name','direction':'desc'}")[0].direction(), Direction::Descending);
+        assert_eq!(
+            key("{'property':'name','direction':'desc'}")[0].direction(),
+            Direction::Descending
+        );
         assert!(key("null").is_empty());
         assert!(key("[]").is_empty());
-        assert_eq!(key("[{property:'sub.x',direction:null,collation:null}]")[0].path(), "sub.x");
+        assert_eq!(
+            key("[{property:'sub.x',direction:null,collation:null}]")[0].path(),
+            "sub.x"
+        );
     }
 
     #[test]
@@ -307,8 +335,13 @@ mod tests {
             let e = parse_sort(bad, &schema()).expect_err(bad);
             assert_eq!(e.parameter, "sort", "{bad}");
         }
-        let e = parse_sort(r#"[{"property":"name"},{"property":"nope"}]"#, &schema()).expect_err("x");
-        assert!(e.message.contains("nope") && e.message.contains("[1]"), "{}", e.message);
+        let e =
+            parse_sort(r#"[{"property":"name"},{"property":"nope"}]"#, &schema()).expect_err("x");
+        assert!(
+            e.message.contains("nope") && e.message.contains("[1]"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -323,12 +356,27 @@ mod tests {
         let asc = sorted(&key("[{'property':'units'}]"), &docs);
         assert_eq!(
             asc,
-            vec![json!({}), json!({"units": null}), json!({"units": "not a number"}), json!({"units": 1}), json!({"units": 2})]
+            vec![
+                json!({}),
+                json!({"units": null}),
+                json!({"units": "not a number"}),
+                json!({"units": 1}),
+                json!({"units": 2})
+            ]
         );
-        let desc = sorted(&key("[{'property':'units','direction':'descending'}]"), &docs);
+        let desc = sorted(
+            &key("[{'property':'units','direction':'descending'}]"),
+            &docs,
+        );
         assert_eq!(
             desc,
-            vec![json!({"units": 2}), json!({"units": 1}), json!({}), json!({"units": null}), json!({"units": "not a number"})]
+            vec![
+                json!({"units": 2}),
+                json!({"units": 1}),
+                json!({}),
+                json!({"units": null}),
+                json!({"units": "not a number"})
+            ]
         );
     }
 
@@ -340,14 +388,26 @@ mod tests {
             json!({"at": "2024-01-01", "units": "100", "ok": true}),
         ];
         let by = |s: &str| sorted(&key(s), &docs);
-        assert_eq!(by("[{'property':'at'}]"), vec![docs[2].clone(), docs[0].clone(), docs[1].clone()]);
-        assert_eq!(by("[{'property':'units'}]"), vec![docs[1].clone(), docs[0].clone(), docs[2].clone()]);
-        assert_eq!(by("[{'property':'ok'},{'property':'units','direction':'descending'}]"), vec![docs[1].clone(), docs[2].clone(), docs[0].clone()]);
+        assert_eq!(
+            by("[{'property':'at'}]"),
+            vec![docs[2].clone(), docs[0].clone(), docs[1].clone()]
+        );
+        assert_eq!(
+            by("[{'property':'units'}]"),
+            vec![docs[1].clone(), docs[0].clone(), docs[2].clone()]
+        );
+        assert_eq!(
+            by("[{'property':'ok'},{'property':'units','direction':'descending'}]"),
+            vec![docs[1].clone(), docs[2].clone(), docs[0].clone()]
+        );
         let uids = vec![
             json!({"uid": "B0000000-0000-0000-0000-000000000000"}),
             json!({"uid": "a0000000-0000-0000-0000-000000000000"}),
         ];
-        assert_eq!(sorted(&key("[{'property':'uid'}]"), &uids), vec![uids[1].clone(), uids[0].clone()]);
+        assert_eq!(
+            sorted(&key("[{'property':'uid'}]"), &uids),
+            vec![uids[1].clone(), uids[0].clone()]
+        );
     }
 
     #[test]
@@ -362,16 +422,31 @@ mod tests {
                 .map(|d| d["name"].as_str().unwrap_or_default().to_owned())
                 .collect()
         };
-        assert_eq!(names("[{'property':'name'}]"), ["SRV3", "Srv2", "alpha", "srv1", "srv10"]);
-        assert_eq!(names("[{'property':'name','collation':'ignorecase'}]"), ["alpha", "srv1", "srv10", "Srv2", "SRV3"]);
-        assert_eq!(names("[{'property':'name','collation':'lexicographic'}]"), ["alpha", "srv1", "Srv2", "SRV3", "srv10"]);
+        assert_eq!(
+            names("[{'property':'name'}]"),
+            ["SRV3", "Srv2", "alpha", "srv1", "srv10"]
+        );
+        assert_eq!(
+            names("[{'property':'name','collation':'ignorecase'}]"),
+            ["alpha", "srv1", "srv10", "Srv2", "SRV3"]
+        );
+        assert_eq!(
+            names("[{'property':'name','collation':'lexicographic'}]"),
+            ["alpha", "srv1", "Srv2", "SRV3", "srv10"]
+        );
     }
 
     #[test]
     fn ignorecase_ties_stay_ties() {
         let k = &key("[{'property':'name','collation':'ignorecase'}]")[0];
-        assert_eq!(k.compare(&json!({"name":"ABC"}), &json!({"name":"abc"})), Ordering::Equal);
+        assert_eq!(
+            k.compare(&json!({"name":"ABC"}), &json!({"name":"abc"})),
+            Ordering::Equal
+        );
         let k = &key("[{'property':'name','collation':'lexicographic'}]")[0];
-        assert_ne!(k.compare(&json!({"name":"ABC"}), &json!({"name":"abc"})), Ordering::Equal);
+        assert_ne!(
+            k.compare(&json!({"name":"ABC"}), &json!({"name":"abc"})),
+            Ordering::Equal
+        );
     }
 }

@@ -40,8 +40,9 @@ impl ScalarKind {
     /// Scalar kind of a field, or of its elements for array fields; `None` for objects.
     pub(crate) fn of(ty: FieldType) -> Option<ScalarKind> {
         Some(match ty {
-            FieldType::String | FieldType::Enum => ScalarKind::Text,
-            FieldType::StringArray | FieldType::EnumArray => ScalarKind::Text,
+            FieldType::String | FieldType::Enum | FieldType::StringArray | FieldType::EnumArray => {
+                ScalarKind::Text
+            }
             FieldType::Uuid | FieldType::UuidArray => ScalarKind::Uuid,
             FieldType::DateTime | FieldType::Date => ScalarKind::Instant,
             FieldType::Integer => ScalarKind::Integer,
@@ -119,7 +120,7 @@ impl Num {
 
     /// Parses the text of a number (JSON grammar, plus surrounding whitespace and `+`).
     fn parse(s: &str) -> Option<Num> {
-        let s = s.trim();
+        let s = s.trim_ascii();
         if s.is_empty() {
             return None;
         }
@@ -207,9 +208,7 @@ pub(crate) fn from_client(kind: ScalarKind, v: &Json) -> Result<Option<Val<'stat
         (ScalarKind::Text, Json::Number(n)) => Val::Text(Cow::Owned(n.clone())),
         (ScalarKind::Text, Json::Bool(b)) => Val::Text(Cow::Borrowed(bool_text(*b))),
         (ScalarKind::Uuid, Json::String(s)) => Val::Uuid(parse_uuid(s).ok_or_else(bad)?),
-        (ScalarKind::Instant, Json::String(s)) => {
-            Val::Instant(parse_instant(s).ok_or_else(bad)?)
-        }
+        (ScalarKind::Instant, Json::String(s)) => Val::Instant(parse_instant(s).ok_or_else(bad)?),
         (ScalarKind::Integer, Json::Number(s) | Json::String(s)) => match Num::parse(s) {
             Some(n @ Num::Int(_)) => Val::Num(n),
             _ => return Err(bad()),
@@ -263,7 +262,7 @@ fn bool_text(b: bool) -> &'static str {
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     if s.eq_ignore_ascii_case("true") {
         Some(true)
     } else if s.eq_ignore_ascii_case("false") {
@@ -276,7 +275,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 /// Parses a UUID in the forms `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, 32 bare hex digits,
 /// or either of those wrapped in braces or parentheses.
 pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     let inner = if let Some(rest) = s.strip_prefix('{') {
         rest.strip_suffix('}')?
     } else if let Some(rest) = s.strip_prefix('(') {
@@ -306,7 +305,7 @@ pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
 
 /// Parses an RFC 3339 date-time (lenient as described in the module docs) or a bare date.
 pub(crate) fn parse_instant(s: &str) -> Option<Instant> {
-    let b = s.trim().as_bytes();
+    let b = s.as_bytes().trim_ascii();
     let mut c = Cursor { b, i: 0 };
     let year = c.digits(4)? as i64;
     c.expect(b'-')?;
@@ -456,7 +455,10 @@ mod tests {
             inst("2023-01-16T16:30:09.4952609+01:00"),
             inst("2023-01-16T15:30:09.4952609Z")
         );
-        assert_eq!(inst("2023-01-16T15:30:09.5Z"), inst("2023-01-16T15:30:09.500000000000Z"));
+        assert_eq!(
+            inst("2023-01-16T15:30:09.5Z"),
+            inst("2023-01-16T15:30:09.500000000000Z")
+        );
         assert_eq!(
             inst("2023-01-16T15:30:09.1234567891Z"),
             inst("2023-01-16T15:30:09.123456789Z")
@@ -464,7 +466,10 @@ mod tests {
         assert!(inst("2023-01-16T15:30:09.0000001Z") > inst("2023-01-16T15:30:09Z"));
         assert_eq!(inst("2024-02-29"), inst("2024-02-29T00:00:00Z"));
         assert_eq!(inst("2024-02-29t00:00z"), inst("2024-02-29 00:00:00"));
-        assert_eq!(inst("2024-01-01T02:00:00+0200"), inst("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            inst("2024-01-01T02:00:00+0200"),
+            inst("2024-01-01T00:00:00Z")
+        );
         assert_eq!(inst("2024-01-01T00:00:00-05"), inst("2024-01-01T05:00:00Z"));
         assert_eq!(inst("1970-01-01T00:00:00Z"), Instant { secs: 0, nanos: 0 });
         assert!(inst("0001-01-01T00:00:00") < inst("1969-12-31T23:59:59.999Z"));
@@ -496,8 +501,14 @@ mod tests {
         let a = parse_uuid("8A6B3C4D-1E2F-4A5B-9C8D-7E6F5A4B3C2D").expect("d");
         assert_eq!(parse_uuid("8a6b3c4d-1e2f-4a5b-9c8d-7e6f5a4b3c2d"), Some(a));
         assert_eq!(parse_uuid("8a6b3c4d1e2f4a5b9c8d7e6f5a4b3c2d"), Some(a));
-        assert_eq!(parse_uuid("{8a6b3c4d-1e2f-4a5b-9c8d-7e6f5a4b3c2d}"), Some(a));
-        assert_eq!(parse_uuid("(8a6b3c4d-1e2f-4a5b-9c8d-7e6f5a4b3c2d)"), Some(a));
+        assert_eq!(
+            parse_uuid("{8a6b3c4d-1e2f-4a5b-9c8d-7e6f5a4b3c2d}"),
+            Some(a)
+        );
+        assert_eq!(
+            parse_uuid("(8a6b3c4d-1e2f-4a5b-9c8d-7e6f5a4b3c2d)"),
+            Some(a)
+        );
         for bad in [
             "8a6b3c4d-1e2f-4a5b-9c8d-7e6f5a4b3c2",
             "8a6b3c4d-1e2f-4a5b-9c8d_7e6f5a4b3c2d",
@@ -521,7 +532,10 @@ mod tests {
         assert_eq!(Num::Int(2).cmp(Num::Float(2.0)), Ordering::Equal);
         assert_eq!(Num::Int(2).cmp(Num::Float(2.5)), Ordering::Less);
         assert_eq!(Num::Float(-0.0).cmp(Num::Int(0)), Ordering::Equal);
-        assert_eq!(Num::Int(i64::MAX).cmp(Num::Int(i64::MAX - 1)), Ordering::Greater);
+        assert_eq!(
+            Num::Int(i64::MAX).cmp(Num::Int(i64::MAX - 1)),
+            Ordering::Greater
+        );
         assert!(Num::parse("++1").is_none());
         // Exact across representations: 2^53 + 1 is above the float 2^53.
         let big = Num::Int((1 << 53) + 1);
@@ -542,11 +556,20 @@ mod tests {
             Some(Val::Num(n)) => n.as_f64(),
             other => panic!("number expected, got {other:?}"),
         };
-        assert_eq!(num(from_client(ScalarKind::Integer, &st("17")).expect("ok")), 17.0);
-        assert_eq!(num(from_client(ScalarKind::Integer, &n("17")).expect("ok")), 17.0);
+        assert_eq!(
+            num(from_client(ScalarKind::Integer, &st("17")).expect("ok")),
+            17.0
+        );
+        assert_eq!(
+            num(from_client(ScalarKind::Integer, &n("17")).expect("ok")),
+            17.0
+        );
         assert!(from_client(ScalarKind::Integer, &st("17.5")).is_err());
         assert!(from_client(ScalarKind::Integer, &st("seventeen")).is_err());
-        assert_eq!(num(from_client(ScalarKind::Number, &st("17.5")).expect("ok")), 17.5);
+        assert_eq!(
+            num(from_client(ScalarKind::Number, &st("17.5")).expect("ok")),
+            17.5
+        );
         assert!(matches!(
             from_client(ScalarKind::Boolean, &st("TRUE")),
             Ok(Some(Val::Bool(true)))
@@ -564,7 +587,10 @@ mod tests {
         assert!(from_client(ScalarKind::Text, &Json::Array(vec![])).is_err());
         assert!(from_client(ScalarKind::Uuid, &st("nope")).is_err());
         assert!(from_client(ScalarKind::Instant, &st("2024-99-01")).is_err());
-        assert!(matches!(from_client(ScalarKind::Uuid, &Json::Null), Ok(None)));
+        assert!(matches!(
+            from_client(ScalarKind::Uuid, &Json::Null),
+            Ok(None)
+        ));
         let err = from_client(ScalarKind::Uuid, &st(&"x".repeat(500))).expect_err("bad");
         assert!(err.len() < 120, "long values are shortened: {err}");
     }
@@ -572,11 +598,17 @@ mod tests {
     #[test]
     fn doc_coercions() {
         assert!(matches!(from_doc(ScalarKind::Text, &json!(5)), Some(Val::Text(t)) if t == "5"));
-        assert!(matches!(from_doc(ScalarKind::Number, &json!("5.5")), Some(Val::Num(_))));
+        assert!(matches!(
+            from_doc(ScalarKind::Number, &json!("5.5")),
+            Some(Val::Num(_))
+        ));
         assert!(from_doc(ScalarKind::Number, &json!("five")).is_none());
         assert!(from_doc(ScalarKind::Uuid, &json!("garbage")).is_none());
         assert!(from_doc(ScalarKind::Text, &json!(null)).is_none());
         assert!(from_doc(ScalarKind::Text, &json!({"a": 1})).is_none());
-        assert!(matches!(from_doc(ScalarKind::Integer, &json!(u64::MAX)), Some(Val::Num(Num::Float(_)))));
+        assert!(matches!(
+            from_doc(ScalarKind::Integer, &json!(u64::MAX)),
+            Some(Val::Num(Num::Float(_)))
+        ));
     }
 }

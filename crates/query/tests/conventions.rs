@@ -55,7 +55,11 @@ fn run(raw: &str) -> Page {
     let q = query(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
     let owned = q.apply(fixtures());
     let docs = fixtures();
-    assert_eq!(owned, q.apply_ref(&docs), "apply and apply_ref agree for {raw}");
+    assert_eq!(
+        owned,
+        q.apply_ref(&docs),
+        "apply and apply_ref agree for {raw}"
+    );
     owned
 }
 
@@ -67,14 +71,19 @@ fn error(raw: &str) -> QueryError {
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
 }
 
 fn field<'a>(page: &'a Page, name: &str) -> Vec<&'a str> {
-    page.items.iter().map(|d| d[name].as_str().unwrap_or("")).collect()
+    page.items
+        .iter()
+        .map(|d| d[name].as_str().unwrap_or(""))
+        .collect()
 }
 
 fn expected_uids(pred: impl Fn(&Value) -> bool) -> Vec<String> {
@@ -88,7 +97,10 @@ fn expected_uids(pred: impl Fn(&Value) -> bool) -> Vec<String> {
 fn all(raw_filter: &str) -> Vec<String> {
     let page = run(&format!("{raw_filter}&limit=500"));
     assert_eq!(page.total, page.items.len());
-    field(&page, "instanceUid").into_iter().map(str::to_owned).collect()
+    field(&page, "instanceUid")
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 // ---- paging (21-27) ---------------------------------------------------------------------
@@ -120,8 +132,9 @@ fn case23_negative_offset() {
 fn case24_default_page() {
     let page = run("");
     assert_eq!((page.count(), page.total, page.offset), (100, 150, 0));
-    let none = CollectionQuery::from_query_string(None, &schema(), &QueryOptions::default(), Allowed::ALL)
-        .expect("no query string");
+    let none =
+        CollectionQuery::from_query_string(None, &schema(), &QueryOptions::default(), Allowed::ALL)
+            .expect("no query string");
     assert_eq!(none.apply(fixtures()), page);
 }
 
@@ -154,7 +167,10 @@ fn case27_walking_pages_sees_every_item_once_in_a_stable_order() {
             .iter()
             .flat_map(|o| {
                 let p = run(&format!("limit=100&offset={o}"));
-                field(&p, "instanceUid").into_iter().map(str::to_owned).collect::<Vec<_>>()
+                field(&p, "instanceUid")
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
             })
             .collect()
     };
@@ -166,10 +182,19 @@ fn case27_walking_pages_sees_every_item_once_in_a_stable_order() {
     assert_eq!(unique.len(), 150);
     assert_eq!(first, walk());
     // The same holds for a sorted walk with many ties.
-    let sorted_walk = |o: usize| run(&format!("sort=[{{'property':'status'}}]&limit=100&offset={o}"));
+    let sorted_walk = |o: usize| {
+        run(&format!(
+            "sort=[{{'property':'status'}}]&limit=100&offset={o}"
+        ))
+    };
     let mut uids: Vec<String> = [0, 100]
         .iter()
-        .flat_map(|&o| field(&sorted_walk(o), "instanceUid").into_iter().map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|&o| {
+            field(&sorted_walk(o), "instanceUid")
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .collect();
     uids.sort();
     uids.dedup();
@@ -185,7 +210,10 @@ fn case28_percent_encoded_filter() {
     let page = run(&format!("filter={}", enc(VALID)));
     assert_eq!(page.total, 50);
     assert!(page.items.iter().all(|d| d["status"] == "Valid"));
-    assert_eq!(all(&format!("filter={}", enc(VALID))), expected_uids(|d| d["status"] == "Valid"));
+    assert_eq!(
+        all(&format!("filter={}", enc(VALID))),
+        expected_uids(|d| d["status"] == "Valid")
+    );
 }
 
 #[test]
@@ -198,22 +226,35 @@ fn case29_single_quotes_and_raw_brackets() {
 fn case30_default_collation_is_case_sensitive() {
     let lower = r#"[{"property":"status","operation":"equals","value":"valid"}]"#;
     assert_eq!(run(&format!("filter={}", enc(lower))).total, 0);
-    let ignore = r#"[{"property":"status","operation":"equals","collation":"ignorecase","value":"valid"}]"#;
-    assert_eq!(run(&format!("filter={}", enc(ignore))), run(&format!("filter={}", enc(VALID))));
+    let ignore =
+        r#"[{"property":"status","operation":"equals","collation":"ignorecase","value":"valid"}]"#;
+    assert_eq!(
+        run(&format!("filter={}", enc(ignore))),
+        run(&format!("filter={}", enc(VALID)))
+    );
 }
 
 #[test]
 fn case31_or_and_not() {
     let or = r#"[{"operation":"or","items":[{"property":"status","operation":"equals","value":"Valid"},{"property":"status","operation":"equals","value":"Warning"}]}]"#;
-    assert_eq!(all(&format!("filter={}", enc(or))), expected_uids(|d| d["status"] != "Expired"));
+    assert_eq!(
+        all(&format!("filter={}", enc(or))),
+        expected_uids(|d| d["status"] != "Expired")
+    );
     let not = r#"[{"operation":"not","items":[{"property":"status","operation":"equals","value":"Valid"}]}]"#;
-    assert_eq!(all(&format!("filter={}", enc(not))), expected_uids(|d| d["status"] != "Valid"));
+    assert_eq!(
+        all(&format!("filter={}", enc(not))),
+        expected_uids(|d| d["status"] != "Valid")
+    );
 }
 
 #[test]
 fn case32_in_equals_or() {
     let in_ = r#"[{"property":"status","operation":"in","value":["Valid","Warning"]}]"#;
-    assert_eq!(all(&format!("filter={}", enc(in_))), expected_uids(|d| d["status"] != "Expired"));
+    assert_eq!(
+        all(&format!("filter={}", enc(in_))),
+        expected_uids(|d| d["status"] != "Expired")
+    );
 }
 
 #[test]
@@ -221,7 +262,10 @@ fn case33_php_style_number_as_string() {
     let php = r#"[{"property":"units","items":null,"operation":"greaterThanOrEqual","collation":"ordinal","value":"100"}]"#;
     let got = all(&format!("filter={}", enc(php)));
     assert!(!got.is_empty());
-    assert_eq!(got, expected_uids(|d| d["units"].as_u64().unwrap_or(0) >= 100));
+    assert_eq!(
+        got,
+        expected_uids(|d| d["units"].as_u64().unwrap_or(0) >= 100)
+    );
 }
 
 #[test]
@@ -259,18 +303,27 @@ fn real_world_spellings_from_scripts() {
     assert_eq!(page.total, 1);
     assert_eq!(page.items[0]["instanceUid"], uid(0xaaaa_0000, 7));
     // PRTG: double-quoted JSON, not URL-encoded at all.
-    let raw = format!(r#"filter=[{{"property":"backupServerUid","operation":"equals","value":"{}"}}]"#, uid(0xbbbb_0000, 9));
+    let raw = format!(
+        r#"filter=[{{"property":"backupServerUid","operation":"equals","value":"{}"}}]"#,
+        uid(0xbbbb_0000, 9)
+    );
     assert_eq!(run(&raw).total, 1);
     // PS-USAGE: numbers as numbers inside an `or`.
     let raw = "filter=[{'operation':'or','items':[{'property':'units','operation':'equals','value':0},{'property':'units','operation':'equals','value':37}]}]";
-    assert_eq!(run(raw).total, expected_uids(|d| d["units"] == 0 || d["units"] == 37).len());
+    assert_eq!(
+        run(raw).total,
+        expected_uids(|d| d["units"] == 0 || d["units"] == 37).len()
+    );
 }
 
 // ---- sort (36) --------------------------------------------------------------------------
 
 fn instants(page: &Page) -> Vec<String> {
     // Fixtures share one offset, so text order equals instant order here.
-    field(page, "expirationDate").into_iter().map(str::to_owned).collect()
+    field(page, "expirationDate")
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -286,14 +339,23 @@ fn case36_sorting() {
     assert!(a.windows(2).all(|w| w[0] <= w[1]));
     assert_ne!(a, d);
     // Two keys: ties on status are ordered by units (descending), then by input order.
-    let two = run("sort=[{'property':'status'},{'property':'units','direction':'descending'}]&limit=500");
+    let two =
+        run("sort=[{'property':'status'},{'property':'units','direction':'descending'}]&limit=500");
     let pairs: Vec<(String, i64)> = two
         .items
         .iter()
-        .map(|x| (x["status"].as_str().unwrap_or("").to_owned(), x["units"].as_i64().unwrap_or(0)))
+        .map(|x| {
+            (
+                x["status"].as_str().unwrap_or("").to_owned(),
+                x["units"].as_i64().unwrap_or(0),
+            )
+        })
         .collect();
     for w in pairs.windows(2) {
-        assert!(w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 >= w[1].1), "{w:?}");
+        assert!(
+            w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 >= w[1].1),
+            "{w:?}"
+        );
     }
     assert_eq!(pairs[0].0, "Expired");
 }
@@ -318,7 +380,10 @@ fn sort_ties_keep_the_input_order() {
 fn sort_errors() {
     assert_eq!(error("sort=[{'property':'nope'}]").parameter, "sort");
     assert_eq!(error("sort=[{'property':'packages'}]").parameter, "sort");
-    assert_eq!(error("sort=[{'property':'status','direction':'sideways'}]").parameter, "sort");
+    assert_eq!(
+        error("sort=[{'property':'status','direction':'sideways'}]").parameter,
+        "sort"
+    );
     assert_eq!(error("sort=[").parameter, "sort");
 }
 
@@ -332,9 +397,15 @@ fn case37_select_keeps_exactly_the_listed_keys() {
     );
     let page = run(&raw);
     let plain = run("");
-    assert_eq!((page.total, page.offset, page.count()), (plain.total, plain.offset, plain.count()));
+    assert_eq!(
+        (page.total, page.offset, page.count()),
+        (plain.total, plain.offset, plain.count())
+    );
     for item in &page.items {
-        let keys: Vec<&String> = item.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        let keys: Vec<&String> = item
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
         assert_eq!(keys.len(), 2, "{item}");
         assert!(item.get("backupServerUid").is_some() && item.get("status").is_some());
     }
@@ -348,21 +419,38 @@ fn select_nested_paths_and_filters_on_unselected_fields() {
     assert_eq!(page.count(), 3);
     for item in &page.items {
         assert_eq!(item.as_object().map(|o| o.len()), Some(1));
-        assert!(item["lastActivation"].as_object().is_some_and(|o| o.len() == 1 && o.contains_key("status")));
+        assert!(item["lastActivation"]
+            .as_object()
+            .is_some_and(|o| o.len() == 1 && o.contains_key("status")));
     }
-    assert_eq!(error("select=[{'propertyPath':'nope'}]").parameter, "select");
+    assert_eq!(
+        error("select=[{'propertyPath':'nope'}]").parameter,
+        "select"
+    );
 }
 
 #[test]
 fn parse_select_param_for_single_resources() {
-    let s = parse_select_param(Some("select=[{'propertyPath':'status'}]&filter=garbage&limit=0"), &schema())
-        .expect("filter and limit are not read")
-        .expect("a selection");
+    let s = parse_select_param(
+        Some("select=[{'propertyPath':'status'}]&filter=garbage&limit=0"),
+        &schema(),
+    )
+    .expect("filter and limit are not read")
+    .expect("a selection");
     assert_eq!(s.project(&fixtures()[0]), json!({"status": "Valid"}));
     assert!(parse_select_param(None, &schema()).expect("ok").is_none());
-    assert!(parse_select_param(Some("select=[]"), &schema()).expect("ok").is_none());
-    assert!(parse_select_param(Some("select="), &schema()).expect("ok").is_none());
-    assert_eq!(parse_select_param(Some("select=[{'propertyPath':'x'}]"), &schema()).expect_err("bad").parameter, "select");
+    assert!(parse_select_param(Some("select=[]"), &schema())
+        .expect("ok")
+        .is_none());
+    assert!(parse_select_param(Some("select="), &schema())
+        .expect("ok")
+        .is_none());
+    assert_eq!(
+        parse_select_param(Some("select=[{'propertyPath':'x'}]"), &schema())
+            .expect_err("bad")
+            .parameter,
+        "select"
+    );
 }
 
 // ---- query-string handling ----------------------------------------------------------------
@@ -390,35 +478,65 @@ fn empty_values_count_as_absent() {
 
 #[test]
 fn first_error_is_reported_in_a_fixed_order() {
-    assert_eq!(error("select=[{'propertyPath':'x'}]&filter=[{&limit=0").parameter, "limit");
-    assert_eq!(error("select=[{'propertyPath':'x'}]&filter=[{&offset=-1").parameter, "offset");
-    assert_eq!(error("select=[{'propertyPath':'x'}]&sort=[&filter=[{").parameter, "filter");
-    assert_eq!(error("select=[{'propertyPath':'x'}]&sort=[").parameter, "sort");
+    assert_eq!(
+        error("select=[{'propertyPath':'x'}]&filter=[{&limit=0").parameter,
+        "limit"
+    );
+    assert_eq!(
+        error("select=[{'propertyPath':'x'}]&filter=[{&offset=-1").parameter,
+        "offset"
+    );
+    assert_eq!(
+        error("select=[{'propertyPath':'x'}]&sort=[&filter=[{").parameter,
+        "filter"
+    );
+    assert_eq!(
+        error("select=[{'propertyPath':'x'}]&sort=[").parameter,
+        "sort"
+    );
 }
 
 #[test]
 fn undeclared_parameters_are_ignored() {
     let opts = QueryOptions::default();
     let raw = "filter=[{&sort=[&select=x&limit=0&offset=-1";
-    let q = CollectionQuery::from_query_string(Some(raw), &schema(), &opts, Allowed::NONE).expect("nothing read");
+    let q = CollectionQuery::from_query_string(Some(raw), &schema(), &opts, Allowed::NONE)
+        .expect("nothing read");
     let page = q.apply(fixtures());
-    assert_eq!((page.total, page.count(), page.offset), (150, 150, 0), "unpaged: everything");
-    let only_select = Allowed { select: true, ..Allowed::NONE };
-    let e = CollectionQuery::from_query_string(Some(raw), &schema(), &opts, only_select).expect_err("select read");
+    assert_eq!(
+        (page.total, page.count(), page.offset),
+        (150, 150, 0),
+        "unpaged: everything"
+    );
+    let only_select = Allowed {
+        select: true,
+        ..Allowed::NONE
+    };
+    let e = CollectionQuery::from_query_string(Some(raw), &schema(), &opts, only_select)
+        .expect_err("select read");
     assert_eq!(e.parameter, "select");
-    let only_sort = Allowed { sort: true, ..Allowed::NONE };
-    let e = CollectionQuery::from_query_string(Some(raw), &schema(), &opts, only_sort).expect_err("sort read");
+    let only_sort = Allowed {
+        sort: true,
+        ..Allowed::NONE
+    };
+    let e = CollectionQuery::from_query_string(Some(raw), &schema(), &opts, only_sort)
+        .expect_err("sort read");
     assert_eq!(e.parameter, "sort");
 }
 
 #[test]
 fn configurable_page_size() {
-    let opts = QueryOptions { default_limit: 20, max_limit: 1000 };
-    let q = CollectionQuery::from_query_string(Some("limit=1000"), &schema(), &opts, Allowed::ALL).expect("ok");
+    let opts = QueryOptions {
+        default_limit: 20,
+        max_limit: 1000,
+    };
+    let q = CollectionQuery::from_query_string(Some("limit=1000"), &schema(), &opts, Allowed::ALL)
+        .expect("ok");
     assert_eq!(q.limit, 1000);
     let q = CollectionQuery::from_query_string(None, &schema(), &opts, Allowed::ALL).expect("ok");
     assert_eq!(q.apply(fixtures()).count(), 20);
-    let e = CollectionQuery::from_query_string(Some("limit=1001"), &schema(), &opts, Allowed::ALL).expect_err("too big");
+    let e = CollectionQuery::from_query_string(Some("limit=1001"), &schema(), &opts, Allowed::ALL)
+        .expect_err("too big");
     assert_eq!(e.message, "Property value must be between 1 and 1000.");
 }
 
@@ -436,7 +554,11 @@ fn filter_sort_page_select_compose() {
     let page = run(raw);
     assert_eq!(page.total, 75);
     assert_eq!(page.count(), 10);
-    let units: Vec<i64> = page.items.iter().map(|d| d["units"].as_i64().unwrap_or(-1)).collect();
+    let units: Vec<i64> = page
+        .items
+        .iter()
+        .map(|d| d["units"].as_i64().unwrap_or(-1))
+        .collect();
     assert!(units.windows(2).all(|w| w[0] >= w[1]));
     let mut all_units: Vec<i64> = fixtures()
         .iter()

@@ -32,7 +32,10 @@ fn doc() -> impl Strategy<Value = Value> {
     (
         prop::option::of(0..GROUPS.len()),
         prop::option::of(0..NAMES.len()),
-        prop::option::of(prop_oneof![(-3i64..4).prop_map(|v| json!(v)), (-30i64..40).prop_map(|v| json!(v as f64 / 10.0))]),
+        prop::option::of(prop_oneof![
+            (-3i64..4).prop_map(|v| json!(v)),
+            (-30i64..40).prop_map(|v| json!(v as f64 / 10.0))
+        ]),
         prop::option::of(0..TIMES.len()),
         prop::option::of(any::<bool>()),
         prop::option::of(0u8..4),
@@ -54,7 +57,10 @@ fn doc() -> impl Strategy<Value = Value> {
             put("score", s);
             put("at", t.map(|i| json!(TIMES[i])));
             put("flag", f.map(|b| json!(b)));
-            put("uid", u.map(|i| json!(format!("0000000{i}-0000-0000-0000-00000000000{i}"))));
+            put(
+                "uid",
+                u.map(|i| json!(format!("0000000{i}-0000-0000-0000-00000000000{i}"))),
+            );
             Value::Object(m)
         })
 }
@@ -63,7 +69,12 @@ fn sort_expr() -> impl Strategy<Value = String> {
     (
         prop::sample::select(vec!["group", "name", "score", "at", "flag", "uid"]),
         prop::sample::select(vec![None, Some("ascending"), Some("descending")]),
-        prop::sample::select(vec![None, Some("ordinal"), Some("ignorecase"), Some("lexicographic")]),
+        prop::sample::select(vec![
+            None,
+            Some("ordinal"),
+            Some("ignorecase"),
+            Some("lexicographic"),
+        ]),
     )
         .prop_map(|(p, d, c)| {
             let mut e = json!({ "property": p });

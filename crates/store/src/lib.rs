@@ -143,6 +143,45 @@ pub trait Store: Send + Sync + 'static {
         query_parameters: &serde_json::Value,
     ) -> StoreResult<bool>;
     async fn purge_expired_actions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    // --- managed servers --------------------------------------------------------------------
+
+    async fn insert_server(&self, server: &ManagedServer) -> StoreResult<()>;
+    async fn server(&self, uid: Uuid) -> StoreResult<Option<ManagedServer>>;
+    /// Servers of one kind (all kinds for `None`), ordered by uid.
+    async fn servers(&self, kind: Option<TargetKind>) -> StoreResult<Vec<ManagedServer>>;
+    /// Records what a server reported about itself.
+    async fn record_server_report(
+        &self,
+        uid: Uuid,
+        reported: &serde_json::Value,
+        seen_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // --- installed licenses -----------------------------------------------------------------
+
+    async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>>;
+    /// Every slot of one kind.
+    async fn license_slots(&self, kind: TargetKind) -> StoreResult<Vec<LicenseSlot>>;
+    /// Writes `slot.document` if the stored revision still equals `expected_revision` (`None`:
+    /// no slot may exist yet) and appends `event`, in one transaction. Returns the new
+    /// revision; a lost race is [`StoreError::Conflict`].
+    async fn save_license_slot(
+        &self,
+        slot: &LicenseSlot,
+        expected_revision: Option<i64>,
+        event: &LicenseEvent,
+    ) -> StoreResult<i64>;
+    /// A target's history, oldest first.
+    async fn license_events(&self, target_uid: Uuid) -> StoreResult<Vec<LicenseEvent>>;
+
+    // --- agents -----------------------------------------------------------------------------
+
+    async fn insert_enrollment_token(&self, token: &EnrollmentToken) -> StoreResult<()>;
+    async fn enrollment_token(&self, digest: &str) -> StoreResult<Option<EnrollmentToken>>;
+    async fn insert_agent(&self, agent: &Agent) -> StoreResult<()>;
+    async fn agent_by_token(&self, digest: &str) -> StoreResult<Option<Agent>>;
+    async fn touch_agent(&self, uid: Uuid, seen_at: DateTime<Utc>) -> StoreResult<()>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`.

@@ -256,3 +256,116 @@ pub enum BeginAction {
     Started,
     Exists(ActionRecord),
 }
+
+/// The kinds of managed server that carry a license, plus the console itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TargetKind {
+    CloudConnectSite,
+    BackupServer,
+    VOneServer,
+    Vb365Server,
+    Console,
+}
+
+impl TargetKind {
+    pub const SERVERS: [TargetKind; 4] = [
+        TargetKind::CloudConnectSite,
+        TargetKind::BackupServer,
+        TargetKind::VOneServer,
+        TargetKind::Vb365Server,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::CloudConnectSite => "CloudConnectSite",
+            TargetKind::BackupServer => "BackupServer",
+            TargetKind::VOneServer => "VOneServer",
+            TargetKind::Vb365Server => "Vb365Server",
+            TargetKind::Console => "Console",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            TargetKind::CloudConnectSite,
+            TargetKind::BackupServer,
+            TargetKind::VOneServer,
+            TargetKind::Vb365Server,
+            TargetKind::Console,
+        ]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// A Cloud Connect site, Backup & Replication, Veeam ONE or Microsoft 365 backup server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedServer {
+    pub uid: Uuid,
+    pub kind: TargetKind,
+    pub name: String,
+    /// The organization the server belongs to; decides who may see and manage it.
+    pub organization_uid: Uuid,
+    /// The agent that registered it, if any.
+    pub agent_uid: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// What the server last reported about itself (license state and counters); its shape is
+    /// owned by the HTTP layer. `null` until the first report.
+    pub reported: serde_json::Value,
+}
+
+/// What is installed on one target (a server, or the console with the nil UUID). The
+/// document's shape is owned by the HTTP layer; the store only versions it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseSlot {
+    pub target_uid: Uuid,
+    pub kind: TargetKind,
+    pub document: serde_json::Value,
+    /// Increases by one with every change; writers state the revision they read.
+    pub revision: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One entry of a target's license history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseEvent {
+    pub target_uid: Uuid,
+    pub at: DateTime<Utc>,
+    /// The user or agent that caused it.
+    pub actor: String,
+    /// `install`, `update`, `patch`, `delete`, `report`, …
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
+/// An agent on a managed server, enrolled with an organization's enrollment token.
+#[derive(Clone, PartialEq)]
+pub struct Agent {
+    pub uid: Uuid,
+    pub organization_uid: Uuid,
+    pub name: String,
+    /// SHA-256 of the agent's bearer token.
+    pub token_digest: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("uid", &self.uid)
+            .field("organization_uid", &self.organization_uid)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token an organization hands to its agents so they can enroll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrollmentToken {
+    pub digest: String,
+    pub organization_uid: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}

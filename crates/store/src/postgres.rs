@@ -103,6 +103,44 @@ fn action_from_row(row: &PgRow) -> StoreResult<ActionRecord> {
     })
 }
 
+fn server_from_row(row: &PgRow) -> StoreResult<ManagedServer> {
+    let kind: String = row.try_get("kind")?;
+    Ok(ManagedServer {
+        uid: row.try_get("uid")?,
+        kind: TargetKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("server kind {kind:?}")))?,
+        name: row.try_get("name")?,
+        organization_uid: row.try_get("organization_uid")?,
+        agent_uid: row.try_get("agent_uid")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        reported: row.try_get("reported")?,
+    })
+}
+
+fn slot_from_row(row: &PgRow) -> StoreResult<LicenseSlot> {
+    let kind: String = row.try_get("kind")?;
+    Ok(LicenseSlot {
+        target_uid: row.try_get("target_uid")?,
+        kind: TargetKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("slot kind {kind:?}")))?,
+        document: row.try_get("document")?,
+        revision: row.try_get("revision")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn agent_from_row(row: &PgRow) -> StoreResult<Agent> {
+    Ok(Agent {
+        uid: row.try_get("uid")?,
+        organization_uid: row.try_get("organization_uid")?,
+        name: row.try_get("name")?,
+        token_digest: row.try_get("token_digest")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+    })
+}
+
 const ACTION_COLUMNS: &str = "user_uid, id, action_name, fingerprint, status, request_body, \
      query_parameters, response_status, response_content_type, response_body, created_at, \
      finished_at, expires_at";
@@ -512,5 +550,230 @@ impl Store for PgStore {
                 .await?
                 .rows_affected(),
         )
+    }
+    async fn insert_server(&self, server: &ManagedServer) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO managed_servers (uid, kind, name, organization_uid, agent_uid, \
+             created_at, last_seen_at, reported) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(server.uid)
+        .bind(server.kind.as_str())
+        .bind(&server.name)
+        .bind(server.organization_uid)
+        .bind(server.agent_uid)
+        .bind(server.created_at)
+        .bind(server.last_seen_at)
+        .bind(&server.reported)
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "server")
+    }
+
+    async fn server(&self, uid_: Uuid) -> StoreResult<Option<ManagedServer>> {
+        sqlx::query("SELECT * FROM managed_servers WHERE uid = $1")
+            .bind(uid_)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(server_from_row)
+            .transpose()
+    }
+
+    async fn servers(&self, kind: Option<TargetKind>) -> StoreResult<Vec<ManagedServer>> {
+        let rows = match kind {
+            Some(k) => {
+                sqlx::query("SELECT * FROM managed_servers WHERE kind = $1 ORDER BY uid")
+                    .bind(k.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM managed_servers ORDER BY uid")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(server_from_row).collect()
+    }
+
+    async fn record_server_report(
+        &self,
+        uid_: Uuid,
+        reported: &serde_json::Value,
+        seen_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE managed_servers SET reported = $1, last_seen_at = $2 WHERE uid = $3")
+                .bind(reported)
+                .bind(seen_at)
+                .bind(uid_)
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("server {uid_}")));
+        }
+        Ok(())
+    }
+
+    async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>> {
+        sqlx::query("SELECT * FROM license_slots WHERE target_uid = $1")
+            .bind(target_uid)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(slot_from_row)
+            .transpose()
+    }
+
+    async fn license_slots(&self, kind: TargetKind) -> StoreResult<Vec<LicenseSlot>> {
+        sqlx::query("SELECT * FROM license_slots WHERE kind = $1")
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(slot_from_row)
+            .collect()
+    }
+
+    async fn save_license_slot(
+        &self,
+        slot: &LicenseSlot,
+        expected_revision: Option<i64>,
+        event: &LicenseEvent,
+    ) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await?;
+        let document = &slot.document;
+        let target = slot.target_uid;
+        let (written, revision) = match expected_revision {
+            None => {
+                let n = sqlx::query(
+                    "INSERT INTO license_slots (target_uid, kind, document, revision, updated_at) \
+                     VALUES ($1, $2, $3, 1, $4) ON CONFLICT (target_uid) DO NOTHING",
+                )
+                .bind(target)
+                .bind(slot.kind.as_str())
+                .bind(document)
+                .bind(slot.updated_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                (n, 1)
+            }
+            Some(expected) => {
+                let n = sqlx::query(
+                    "UPDATE license_slots SET document = $1, revision = revision + 1, \
+                     updated_at = $2 WHERE target_uid = $3 AND revision = $4",
+                )
+                .bind(document)
+                .bind(slot.updated_at)
+                .bind(target)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                (n, expected + 1)
+            }
+        };
+        if written != 1 {
+            return Err(StoreError::Conflict(format!(
+                "the license of {target} was changed by another request"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO license_events (target_uid, at, actor, action, detail) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(event.target_uid)
+        .bind(event.at)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.detail)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(revision)
+    }
+
+    async fn license_events(&self, target_uid: Uuid) -> StoreResult<Vec<LicenseEvent>> {
+        let rows = sqlx::query("SELECT * FROM license_events WHERE target_uid = $1 ORDER BY id")
+            .bind(target_uid)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LicenseEvent {
+                    target_uid: row.try_get("target_uid")?,
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_enrollment_token(&self, token: &EnrollmentToken) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO enrollment_tokens (digest, organization_uid, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&token.digest)
+        .bind(token.organization_uid)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "enrollment token")
+    }
+
+    async fn enrollment_token(&self, digest: &str) -> StoreResult<Option<EnrollmentToken>> {
+        let row = sqlx::query("SELECT * FROM enrollment_tokens WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(EnrollmentToken {
+                digest: row.try_get("digest")?,
+                organization_uid: row.try_get("organization_uid")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_agent(&self, agent: &Agent) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO agents (uid, organization_uid, name, token_digest, created_at, \
+             last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(agent.uid)
+        .bind(agent.organization_uid)
+        .bind(&agent.name)
+        .bind(&agent.token_digest)
+        .bind(agent.created_at)
+        .bind(agent.last_seen_at)
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "agent")
+    }
+
+    async fn agent_by_token(&self, digest: &str) -> StoreResult<Option<Agent>> {
+        sqlx::query("SELECT * FROM agents WHERE token_digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(agent_from_row)
+            .transpose()
+    }
+
+    async fn touch_agent(&self, uid_: Uuid, seen_at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE agents SET last_seen_at = $1 WHERE uid = $2")
+            .bind(seen_at)
+            .bind(uid_)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

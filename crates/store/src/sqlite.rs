@@ -555,6 +555,278 @@ impl Store for SqliteStore {
                 .rows_affected(),
         )
     }
+    async fn insert_server(&self, server: &ManagedServer) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO managed_servers (uid, kind, name, organization_uid, agent_uid, \
+             created_at, last_seen_at, reported) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(server.uid.to_string())
+        .bind(server.kind.as_str())
+        .bind(&server.name)
+        .bind(server.organization_uid.to_string())
+        .bind(server.agent_uid.map(|u| u.to_string()))
+        .bind(micros(server.created_at))
+        .bind(server.last_seen_at.map(micros))
+        .bind(server.reported.to_string())
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "server")
+    }
+
+    async fn server(&self, uid_: Uuid) -> StoreResult<Option<ManagedServer>> {
+        sqlx::query("SELECT * FROM managed_servers WHERE uid = ?")
+            .bind(uid_.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(server_from_row)
+            .transpose()
+    }
+
+    async fn servers(&self, kind: Option<TargetKind>) -> StoreResult<Vec<ManagedServer>> {
+        let rows = match kind {
+            Some(k) => {
+                sqlx::query("SELECT * FROM managed_servers WHERE kind = ? ORDER BY uid")
+                    .bind(k.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM managed_servers ORDER BY uid")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(server_from_row).collect()
+    }
+
+    async fn record_server_report(
+        &self,
+        uid_: Uuid,
+        reported: &serde_json::Value,
+        seen_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE managed_servers SET reported = ?, last_seen_at = ? WHERE uid = ?")
+                .bind(reported.to_string())
+                .bind(micros(seen_at))
+                .bind(uid_.to_string())
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("server {uid_}")));
+        }
+        Ok(())
+    }
+
+    async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>> {
+        sqlx::query("SELECT * FROM license_slots WHERE target_uid = ?")
+            .bind(target_uid.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(slot_from_row)
+            .transpose()
+    }
+
+    async fn license_slots(&self, kind: TargetKind) -> StoreResult<Vec<LicenseSlot>> {
+        sqlx::query("SELECT * FROM license_slots WHERE kind = ?")
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(slot_from_row)
+            .collect()
+    }
+
+    async fn save_license_slot(
+        &self,
+        slot: &LicenseSlot,
+        expected_revision: Option<i64>,
+        event: &LicenseEvent,
+    ) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await?;
+        let document = slot.document.to_string();
+        let target = slot.target_uid.to_string();
+        let (written, revision) = match expected_revision {
+            None => {
+                let n = sqlx::query(
+                    "INSERT INTO license_slots (target_uid, kind, document, revision, updated_at) \
+                     VALUES (?, ?, ?, 1, ?) ON CONFLICT (target_uid) DO NOTHING",
+                )
+                .bind(&target)
+                .bind(slot.kind.as_str())
+                .bind(&document)
+                .bind(micros(slot.updated_at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                (n, 1)
+            }
+            Some(expected) => {
+                let n = sqlx::query(
+                    "UPDATE license_slots SET document = ?, revision = revision + 1, \
+                     updated_at = ? WHERE target_uid = ? AND revision = ?",
+                )
+                .bind(&document)
+                .bind(micros(slot.updated_at))
+                .bind(&target)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                (n, expected + 1)
+            }
+        };
+        if written != 1 {
+            return Err(StoreError::Conflict(format!(
+                "the license of {target} was changed by another request"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO license_events (target_uid, at, actor, action, detail) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(event.target_uid.to_string())
+        .bind(micros(event.at))
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(event.detail.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(revision)
+    }
+
+    async fn license_events(&self, target_uid: Uuid) -> StoreResult<Vec<LicenseEvent>> {
+        let rows = sqlx::query("SELECT * FROM license_events WHERE target_uid = ? ORDER BY id")
+            .bind(target_uid.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let detail: String = row.try_get("detail")?;
+                Ok(LicenseEvent {
+                    target_uid: uid(row.try_get("target_uid")?)?,
+                    at: from_micros(row.try_get("at")?)?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_enrollment_token(&self, token: &EnrollmentToken) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO enrollment_tokens (digest, organization_uid, created_at, expires_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(&token.digest)
+        .bind(token.organization_uid.to_string())
+        .bind(micros(token.created_at))
+        .bind(micros(token.expires_at))
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "enrollment token")
+    }
+
+    async fn enrollment_token(&self, digest: &str) -> StoreResult<Option<EnrollmentToken>> {
+        let row = sqlx::query("SELECT * FROM enrollment_tokens WHERE digest = ?")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(EnrollmentToken {
+                digest: row.try_get("digest")?,
+                organization_uid: uid(row.try_get("organization_uid")?)?,
+                created_at: from_micros(row.try_get("created_at")?)?,
+                expires_at: from_micros(row.try_get("expires_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_agent(&self, agent: &Agent) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO agents (uid, organization_uid, name, token_digest, created_at, \
+             last_seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(agent.uid.to_string())
+        .bind(agent.organization_uid.to_string())
+        .bind(&agent.name)
+        .bind(&agent.token_digest)
+        .bind(micros(agent.created_at))
+        .bind(agent.last_seen_at.map(micros))
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "agent")
+    }
+
+    async fn agent_by_token(&self, digest: &str) -> StoreResult<Option<Agent>> {
+        sqlx::query("SELECT * FROM agents WHERE token_digest = ?")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(agent_from_row)
+            .transpose()
+    }
+
+    async fn touch_agent(&self, uid_: Uuid, seen_at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE agents SET last_seen_at = ? WHERE uid = ?")
+            .bind(micros(seen_at))
+            .bind(uid_.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn server_from_row(row: &SqliteRow) -> StoreResult<ManagedServer> {
+    let kind: String = row.try_get("kind")?;
+    let agent: Option<String> = row.try_get("agent_uid")?;
+    let seen: Option<i64> = row.try_get("last_seen_at")?;
+    let reported: String = row.try_get("reported")?;
+    Ok(ManagedServer {
+        uid: uid(row.try_get("uid")?)?,
+        kind: TargetKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("server kind {kind:?}")))?,
+        name: row.try_get("name")?,
+        organization_uid: uid(row.try_get("organization_uid")?)?,
+        agent_uid: agent.as_deref().map(uid).transpose()?,
+        created_at: from_micros(row.try_get("created_at")?)?,
+        last_seen_at: seen.map(from_micros).transpose()?,
+        reported: serde_json::from_str(&reported)
+            .map_err(|e| StoreError::Corrupt(format!("server report: {e}")))?,
+    })
+}
+
+fn slot_from_row(row: &SqliteRow) -> StoreResult<LicenseSlot> {
+    let kind: String = row.try_get("kind")?;
+    let document: String = row.try_get("document")?;
+    Ok(LicenseSlot {
+        target_uid: uid(row.try_get("target_uid")?)?,
+        kind: TargetKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("slot kind {kind:?}")))?,
+        document: serde_json::from_str(&document)
+            .map_err(|e| StoreError::Corrupt(format!("license slot: {e}")))?,
+        revision: row.try_get("revision")?,
+        updated_at: from_micros(row.try_get("updated_at")?)?,
+    })
+}
+
+fn agent_from_row(row: &SqliteRow) -> StoreResult<Agent> {
+    let seen: Option<i64> = row.try_get("last_seen_at")?;
+    Ok(Agent {
+        uid: uid(row.try_get("uid")?)?,
+        organization_uid: uid(row.try_get("organization_uid")?)?,
+        name: row.try_get("name")?,
+        token_digest: row.try_get("token_digest")?,
+        created_at: from_micros(row.try_get("created_at")?)?,
+        last_seen_at: seen.map(from_micros).transpose()?,
+    })
 }
 
 /// Maps unique and foreign-key violations to [`StoreError`] variants callers can act on.

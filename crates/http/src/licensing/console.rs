@@ -1,0 +1,81 @@
+//! The console's own license: `/licensing/console` and its settings. The console is the one
+//! target that is not a managed server; its license lives in the slot with the nil UUID.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use tallyman_store::TargetKind;
+
+use super::ops;
+use super::resources::{ConsoleLicense, LicenseSettings};
+use super::upload::LicenseUpload;
+use super::{load_target, CONSOLE_ROLES, CONSOLE_TARGET};
+use crate::auth::Caller;
+use crate::error::{ApiResult, ErrorResponse};
+use crate::openapi::{DataOf, LicenseUploadForm};
+use crate::select::{Select, SelectParam};
+use crate::wire::Single;
+use crate::AppState;
+
+const KIND: TargetKind = TargetKind::Console;
+
+#[utoipa::path(
+    get, path = "/licensing/console", operation_id = "GetConsoleLicenseInformation", tag = "Licensing",
+    params(SelectParam),
+    responses((status = 200, body = DataOf<ConsoleLicense>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn get_console_license_information(
+    State(state): State<AppState>,
+    caller: Caller,
+    select: Select<ConsoleLicense>,
+) -> ApiResult<Response> {
+    ops::get(&state, &caller, KIND, CONSOLE_ROLES, CONSOLE_TARGET, select).await
+}
+
+#[utoipa::path(
+    put, path = "/licensing/console", operation_id = "InstallConsoleLicense", tag = "Licensing",
+    params(SelectParam),
+    request_body(content = LicenseUploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = DataOf<ConsoleLicense>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn install_console_license(
+    State(state): State<AppState>,
+    caller: Caller,
+    select: Select<ConsoleLicense>,
+    LicenseUpload(file): LicenseUpload,
+) -> ApiResult<Response> {
+    ops::install(&state, &caller, KIND, CONSOLE_ROLES, CONSOLE_TARGET, &file, select).await
+}
+
+#[utoipa::path(
+    post, path = "/licensing/console/update", operation_id = "UpdateConsoleLicense", tag = "Licensing",
+    params(SelectParam),
+    responses((status = 200, body = DataOf<ConsoleLicense>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn update_console_license(
+    State(state): State<AppState>,
+    caller: Caller,
+    select: Select<ConsoleLicense>,
+) -> ApiResult<Response> {
+    ops::update(&state, &caller, KIND, CONSOLE_ROLES, CONSOLE_TARGET, select).await
+}
+
+#[utoipa::path(
+    get, path = "/licensing/console/settings", operation_id = "GetConsoleLicenseSettings", tag = "Licensing",
+    params(SelectParam),
+    responses((status = 200, body = DataOf<LicenseSettings>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn get_console_license_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    select: Select<LicenseSettings>,
+) -> ApiResult<Response> {
+    caller.require(CONSOLE_ROLES)?;
+    let target = load_target(&state, &caller, KIND, CONSOLE_TARGET).await?;
+    let settings = LicenseSettings {
+        is_auto_update_enabled: target.doc.auto_update_enabled,
+    };
+    Ok(Single {
+        data: select.project(serde_json::to_value(settings).unwrap_or_default()),
+    }
+    .into_response())
+}

@@ -1,0 +1,431 @@
+"""Fixtures that run the real `tallyman` binary for the conformance suite.
+
+Every test here talks to a server process started from the built binary, the way a provider's
+script talks to VSPC: over HTTP, with the third-party `veeam-spc` client where it can express
+the request and with plain httpx where it cannot.
+
+Servers are module-scoped: each test module gets its own process and its own empty database,
+so modules cannot leak state into each other, while the tests inside a module share one start-up.
+Each server fixture is parametrized over the storage backends:
+
+* ``sqlite``   -- a SQLite file in a fresh temporary data directory (always runs);
+* ``postgres`` -- a freshly created PostgreSQL database on the server named by the
+  ``TALLYMAN_TEST_PG`` environment variable (for example
+  ``postgres://postgres@127.0.0.1:5432/test``), dropped again afterwards. Without that variable,
+  or without ``psql`` on PATH to create the database, the variant is skipped with a reason that
+  pytest prints in its summary.
+
+Environment:
+
+* ``TALLYMAN_BIN``     -- the server binary (default: ``<repo>/target/debug/tallyman``).
+* ``TALLYMAN_TEST_PG`` -- see above.
+* ``TALLYMAN_LOG``     -- passed through to the server (log filter); the server's log goes to
+  ``server.log`` in the server's temporary directory and its tail is shown when start-up fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import AsyncIterator, Iterator, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from veeam_spc.client import VeeamClient
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "tallyman"
+
+# Upper bounds for process life-cycle steps. They are generous on purpose: they only exist so
+# that a broken server fails the suite instead of hanging it.
+STARTUP_TIMEOUT_S = 30.0
+SHUTDOWN_TIMEOUT_S = 15.0
+CLI_TIMEOUT_S = 30.0
+HTTP_TIMEOUT_S = 15.0
+
+ADMIN_NAME = "admin"
+LISTEN_LINE = re.compile(rb"^listening on (\S+)$")
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+def tallyman_bin() -> Path:
+    return Path(os.environ.get("TALLYMAN_BIN") or DEFAULT_BIN)
+
+
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment for server and CLI processes.
+
+    Any ``TALLYMAN_*`` setting of the developer's shell (a database URL, a config file,
+    force-async ...) would change what the server under test does, so all of them are dropped
+    except the log filter.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TALLYMAN_") or key == "TALLYMAN_LOG"
+    }
+    env.update(extra)
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL databases, created and dropped with psql
+# --------------------------------------------------------------------------------------------
+
+
+class PostgresDatabase:
+    """A throw-away database on the server that ``TALLYMAN_TEST_PG`` points at."""
+
+    def __init__(self, server_url: str):
+        self.server_url = server_url
+        self.name = f"tallyman_conf_{secrets.token_hex(6)}"
+        parts = urlsplit(server_url)
+        self.url = urlunsplit(parts._replace(path="/" + self.name))
+
+    def _psql(self, sql: str) -> None:
+        result = subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.server_url, "-c", sql],
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_S,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed ({sql}): {result.stderr.strip()}")
+
+    def create(self) -> None:
+        self._psql(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        # FORCE ends sessions a crashed server may have left behind (PostgreSQL 13+).
+        self._psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def _postgres_or_skip() -> str:
+    url = os.environ.get("TALLYMAN_TEST_PG", "").strip()
+    if not url:
+        pytest.skip(
+            "PostgreSQL variant not run: set TALLYMAN_TEST_PG to a server URL "
+            "(e.g. postgres://postgres@127.0.0.1:5432/test) to run every test on PostgreSQL too"
+        )
+    if shutil.which("psql") is None:
+        pytest.skip(
+            "PostgreSQL variant not run: TALLYMAN_TEST_PG is set but psql is not on PATH, "
+            "so no test database can be created"
+        )
+    return url
+
+
+# --------------------------------------------------------------------------------------------
+# The server process
+# --------------------------------------------------------------------------------------------
+
+
+class Tallyman:
+    """One running `tallyman serve` process and what tests need to talk to it."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        backend: str,
+        database_url: Optional[str] = None,
+        force_async: bool = False,
+        config_toml: Optional[str] = None,
+    ):
+        self.binary = tallyman_bin()
+        self.backend = backend
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "server.log"
+        self.database_url = database_url
+        self.force_async = force_async
+        if config_toml is not None:
+            # `serve` reads <data-dir>/tallyman.toml when it exists.
+            (self.data_dir / "tallyman.toml").write_text(config_toml)
+        self.admin_name = ADMIN_NAME
+        self.admin_password = "Adm1n-" + secrets.token_urlsafe(12)
+        self.proc: Optional[subprocess.Popen] = None
+        self.address: Optional[str] = None
+        self._admin_token: Optional[str] = None
+        self._log_file = None
+
+    # ---- life cycle ----------------------------------------------------------------------
+
+    def _store_args(self) -> list[str]:
+        args = ["--data-dir", str(self.data_dir)]
+        if self.database_url:
+            args += ["--database", self.database_url]
+        return args
+
+    def start(self) -> None:
+        if not self.binary.is_file():
+            pytest.fail(
+                f"server binary {self.binary} not found: run `cargo build -p tallyman` "
+                "or point TALLYMAN_BIN at it",
+                pytrace=False,
+            )
+        args = [str(self.binary), "serve", "--listen", "127.0.0.1:0", *self._store_args()]
+        if self.force_async:
+            args += ["--force-async", "true"]
+        self._log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log_file,
+            env=_child_env({"TALLYMAN_ADMIN_PASSWORD": self.admin_password}),
+            bufsize=0,
+        )
+        try:
+            self.address = self._wait_for_listen_line()
+        except Exception:
+            self._kill()
+            raise
+
+    def _wait_for_listen_line(self) -> str:
+        """Blocks on the server's stdout until it announces the bound address.
+
+        The server prints the line only after the socket is bound, so once it is read the server
+        accepts connections; there is nothing to poll.
+        """
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        pending = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(
+                    f"server printed no 'listening on' line within {STARTUP_TIMEOUT_S:.0f} s"
+                    + self.log_tail()
+                )
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                code = self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+                raise RuntimeError(
+                    f"server exited with status {code} before it was listening" + self.log_tail()
+                )
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                match = LISTEN_LINE.match(line.strip())
+                if match:
+                    return match.group(1).decode()
+
+    def stop(self) -> int:
+        """Asks the server to shut down with SIGTERM and returns its exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            pytest.fail(
+                f"server did not exit within {SHUTDOWN_TIMEOUT_S:.0f} s of SIGTERM" + self.log_tail(),
+                pytrace=False,
+            )
+        self._close_pipes()
+        return code
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        tail = "\n".join(text.splitlines()[-lines:])
+        return f"\n--- last lines of {self.log_path} ---\n{tail}"
+
+    # ---- addresses ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """Scheme, host and port, e.g. ``http://127.0.0.1:41234`` (what VeeamClient takes)."""
+        return f"http://{self.address}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/v3"
+
+    # ---- the administration CLI, against the same data ---------------------------------------
+
+    def cli(self, *args: str, stdin: Optional[str] = None) -> str:
+        result = subprocess.run(
+            [str(self.binary), *args, *self._store_args()],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=_child_env({}),
+            timeout=CLI_TIMEOUT_S,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"`tallyman {' '.join(args)}` failed with status {result.returncode}: "
+                f"{result.stderr.strip()}"
+            )
+        return result.stdout
+
+    def add_user(self, name: str, role: str, password: str) -> uuid.UUID:
+        """Adds a user with `tallyman user add` and returns the UID it prints."""
+        out = self.cli("user", "add", name, "--role", role, "--password-stdin", stdin=password + "\n")
+        return uuid.UUID(out.strip().splitlines()[-1])
+
+    def user_uid(self, name: str) -> uuid.UUID:
+        """Looks a user up with `tallyman user list` (tab-separated: uid, name, role, org)."""
+        for line in self.cli("user", "list").splitlines():
+            fields = line.split("\t")
+            if len(fields) >= 2 and fields[1] == name:
+                return uuid.UUID(fields[0])
+        raise LookupError(f"no user {name!r}")
+
+    # ---- clients -----------------------------------------------------------------------------
+
+    def http(self, token: Optional[str] = None, **headers: str) -> httpx.Client:
+        """A plain httpx client rooted at ``/api/v3``, optionally with a bearer token."""
+        all_headers = dict(headers)
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(base_url=self.api_url, headers=all_headers, timeout=HTTP_TIMEOUT_S)
+
+    def login(self, username: Optional[str] = None, password: Optional[str] = None, **form) -> dict:
+        """Password grant over plain HTTP; returns the token response or fails the test."""
+        data = {
+            "grant_type": "password",
+            "username": username or self.admin_name,
+            "password": password or self.admin_password,
+            **form,
+        }
+        with self.http() as http:
+            response = http.post("/token", data=data)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    @property
+    def admin_token(self) -> str:
+        """An access token of the admin, fetched once per server."""
+        if self._admin_token is None:
+            self._admin_token = self.login()["access_token"]
+        return self._admin_token
+
+    @contextlib.asynccontextmanager
+    async def session(
+        self,
+        username: Optional[str] = None,
+        password: Optional[str] = None,
+        api_version: str = "3.6.1",
+    ) -> AsyncIterator[VeeamClient]:
+        """A connected `VeeamClient`, as a provider's script would hold one."""
+        client = VeeamClient(
+            host=self.base_url,
+            api_version=api_version,
+            username=username or self.admin_name,
+            password=password or self.admin_password,
+        )
+        await client.connect()
+        try:
+            yield client
+        finally:
+            await close_client(client)
+
+
+async def close_client(client: VeeamClient) -> None:
+    """Closes the pooled connections of a VeeamClient.
+
+    VeeamClient.close() is a no-op and the generated client keeps an httpx.AsyncClient open
+    forever; close it here so each test's event loop ends cleanly.
+    """
+    inner = getattr(client, "_client", None)
+    pool = getattr(inner, "_async_client", None)
+    if pool is not None:
+        await pool.aclose()
+
+
+def _launch(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    **options,
+) -> Iterator[Tallyman]:
+    backend = request.param
+    database: Optional[PostgresDatabase] = None
+    if backend == "postgres":
+        database = PostgresDatabase(_postgres_or_skip())
+        database.create()
+    workdir = tmp_path_factory.mktemp(f"tallyman-{backend}")
+    server = Tallyman(
+        workdir,
+        backend=backend,
+        database_url=database.url if database else None,
+        **options,
+    )
+    try:
+        server.start()
+        yield server
+        code = server.stop()
+        # Graceful shutdown: SIGTERM lets requests finish and the process exit cleanly.
+        assert code == 0, f"server exited with status {code} after SIGTERM" + server.log_tail()
+    finally:
+        server._kill()
+        if database is not None:
+            database.drop()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory) -> Iterator[Tallyman]:
+    """A plain server: operations answer synchronously unless they run past the budget."""
+    yield from _launch(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def async_server(request, tmp_path_factory) -> Iterator[Tallyman]:
+    """A server started with ``--force-async true``: every async-capable operation answers 202."""
+    yield from _launch(request, tmp_path_factory, force_async=True)
+
+
+# Access tokens of this server live one second; refresh tokens keep the default.
+SHORT_ACCESS_TTL_S = 1
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def short_ttl_server(request, tmp_path_factory) -> Iterator[Tallyman]:
+    """A server whose access tokens expire after SHORT_ACCESS_TTL_S, to see expiry for real."""
+    yield from _launch(
+        request,
+        tmp_path_factory,
+        config_toml=f"access_token_ttl_secs = {SHORT_ACCESS_TTL_S}\n",
+    )
+
+
+def pytest_report_header(config) -> list[str]:
+    pg = os.environ.get("TALLYMAN_TEST_PG")
+    return [
+        f"tallyman binary: {tallyman_bin()}",
+        "postgres variant: "
+        + ("on (TALLYMAN_TEST_PG is set)" if pg else "skipped (TALLYMAN_TEST_PG is not set)"),
+    ]
