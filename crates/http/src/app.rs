@@ -25,7 +25,9 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::licensing::{backup_servers as bs, console, sites, vb365_servers as vb365, vone_servers as vone};
+use crate::licensing::{
+    backup_servers as bs, console, sites, vb365_servers as vb365, vone_servers as vone,
+};
 use crate::portal::LicensePortal;
 use crate::{about, async_actions, auth, openapi, token, users};
 
@@ -160,73 +162,172 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             "/users/{userUid}/tokens",
             delete(users::revoke_authentication_token),
         )
-        .route("/licensing/sites", tracked(&state, "GetSiteLicenses", get(sites::get_site_licenses)))
+        .route(
+            "/licensing/sites",
+            tracked(&state, "GetSiteLicenses", get(sites::get_site_licenses)),
+        )
         .route(
             "/licensing/sites/{siteUid}",
             tracked(&state, "GetSiteLicense", get(sites::get_site_license))
-                .merge(tracked(&state, "InstallSiteLicense", put(sites::install_site_license)))
-                .merge(tracked(&state, "PatchSiteLicense", patch(sites::patch_site_license))),
+                .merge(tracked(
+                    &state,
+                    "InstallSiteLicense",
+                    put(sites::install_site_license),
+                ))
+                .merge(tracked(
+                    &state,
+                    "PatchSiteLicense",
+                    patch(sites::patch_site_license),
+                )),
         )
         .route(
             "/licensing/sites/{siteUid}/update",
-            tracked(&state, "UpdateSiteLicense", post(sites::update_site_license)),
+            tracked(
+                &state,
+                "UpdateSiteLicense",
+                post(sites::update_site_license),
+            ),
         )
         .route(
             "/licensing/backupServers",
-            tracked(&state, "GetBackupServersLicenses", get(bs::get_backup_servers_licenses)),
+            tracked(
+                &state,
+                "GetBackupServersLicenses",
+                get(bs::get_backup_servers_licenses),
+            ),
         )
         .route(
             "/licensing/backupServers/{backupServerUid}",
-            tracked(&state, "GetBackupServerLicense", get(bs::get_backup_server_license))
-                .merge(tracked(&state, "InstallBackupServerLicense", put(bs::install_backup_server_license)))
-                .merge(tracked(&state, "DeleteBackupServerLicense", delete(bs::delete_backup_server_license)))
-                .merge(tracked(&state, "PatchBackupServerLicense", patch(bs::patch_backup_server_license))),
+            tracked(
+                &state,
+                "GetBackupServerLicense",
+                get(bs::get_backup_server_license),
+            )
+            .merge(tracked(
+                &state,
+                "InstallBackupServerLicense",
+                put(bs::install_backup_server_license),
+            ))
+            .merge(tracked(
+                &state,
+                "DeleteBackupServerLicense",
+                delete(bs::delete_backup_server_license),
+            ))
+            .merge(tracked(
+                &state,
+                "PatchBackupServerLicense",
+                patch(bs::patch_backup_server_license),
+            )),
         )
         .route(
             "/licensing/backupServers/{backupServerUid}/update",
-            tracked(&state, "UpdateBackupServerLicense", post(bs::update_backup_server_license)),
+            tracked(
+                &state,
+                "UpdateBackupServerLicense",
+                post(bs::update_backup_server_license),
+            ),
         )
         .route(
             "/licensing/voneServers",
-            tracked(&state, "GetVOneServersLicenses", get(vone::get_v_one_servers_licenses)),
+            tracked(
+                &state,
+                "GetVOneServersLicenses",
+                get(vone::get_v_one_servers_licenses),
+            ),
         )
         .route(
             "/licensing/voneServers/{vOneServerUid}",
-            tracked(&state, "GetVOneServerLicense", get(vone::get_v_one_server_license))
-                .merge(tracked(&state, "InstallVOneServerLicense", put(vone::install_v_one_server_license)))
-                .merge(tracked(&state, "DeleteVOneServerLicense", delete(vone::delete_v_one_server_license)))
-                .merge(tracked(&state, "PatchVOneServerLicense", patch(vone::patch_v_one_server_license))),
+            tracked(
+                &state,
+                "GetVOneServerLicense",
+                get(vone::get_v_one_server_license),
+            )
+            .merge(tracked(
+                &state,
+                "InstallVOneServerLicense",
+                put(vone::install_v_one_server_license),
+            ))
+            .merge(tracked(
+                &state,
+                "DeleteVOneServerLicense",
+                delete(vone::delete_v_one_server_license),
+            ))
+            .merge(tracked(
+                &state,
+                "PatchVOneServerLicense",
+                patch(vone::patch_v_one_server_license),
+            )),
         )
         .route(
             "/licensing/voneServers/{vOneServerUid}/update",
-            tracked(&state, "UpdateVOneServerLicense", post(vone::update_v_one_server_license)),
+            tracked(
+                &state,
+                "UpdateVOneServerLicense",
+                post(vone::update_v_one_server_license),
+            ),
         )
         .route(
             "/licensing/vb365Servers",
-            tracked(&state, "GetVb365ServersLicenses", get(vb365::get_vb365_servers_licenses)),
+            tracked(
+                &state,
+                "GetVb365ServersLicenses",
+                get(vb365::get_vb365_servers_licenses),
+            ),
         )
         .route(
             "/licensing/vb365Servers/{vb365ServerUid}",
-            tracked(&state, "GetVb365ServerLicense", get(vb365::get_vb365_server_license))
-                .merge(tracked(&state, "InstallVb365ServerLicense", put(vb365::install_vb365_server_license)))
-                .merge(tracked(&state, "PatchVb365ServerLicense", patch(vb365::patch_vb365_server_license))),
+            tracked(
+                &state,
+                "GetVb365ServerLicense",
+                get(vb365::get_vb365_server_license),
+            )
+            .merge(tracked(
+                &state,
+                "InstallVb365ServerLicense",
+                put(vb365::install_vb365_server_license),
+            ))
+            .merge(tracked(
+                &state,
+                "PatchVb365ServerLicense",
+                patch(vb365::patch_vb365_server_license),
+            )),
         )
         .route(
             "/licensing/vb365Servers/{vb365ServerUid}/update",
-            tracked(&state, "UpdateVb365ServerLicense", post(vb365::update_vb365_server_license)),
+            tracked(
+                &state,
+                "UpdateVb365ServerLicense",
+                post(vb365::update_vb365_server_license),
+            ),
         )
         .route(
             "/licensing/console",
-            tracked(&state, "GetConsoleLicenseInformation", get(console::get_console_license_information))
-                .merge(tracked(&state, "InstallConsoleLicense", put(console::install_console_license))),
+            tracked(
+                &state,
+                "GetConsoleLicenseInformation",
+                get(console::get_console_license_information),
+            )
+            .merge(tracked(
+                &state,
+                "InstallConsoleLicense",
+                put(console::install_console_license),
+            )),
         )
         .route(
             "/licensing/console/update",
-            tracked(&state, "UpdateConsoleLicense", post(console::update_console_license)),
+            tracked(
+                &state,
+                "UpdateConsoleLicense",
+                post(console::update_console_license),
+            ),
         )
         .route(
             "/licensing/console/settings",
-            tracked(&state, "GetConsoleLicenseSettings", get(console::get_console_license_settings)),
+            tracked(
+                &state,
+                "GetConsoleLicenseSettings",
+                get(console::get_console_license_settings),
+            ),
         )
         .merge(extra)
         .route_layer(middleware::from_fn_with_state(

@@ -8,8 +8,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::{ErrorResponse, ErrorType, ResponseError};
-use crate::wire::{EmptyResponse, JsonPatch, PagingInformation, ResponseMetadata};
 use crate::licensing::{backup_servers, console, resources, sites, vb365_servers, vone_servers};
+use crate::wire::{EmptyResponse, JsonPatch, PagingInformation, ResponseMetadata};
 use crate::{about, async_actions, token, users};
 
 /// `{"data": T}` as the contract wraps single resources.

@@ -19,5 +19,27 @@ pub enum PortalFailure {
 #[async_trait]
 pub trait LicensePortal: Send + Sync + 'static {
     /// The armoured text of a file for `license_id` issued after `after`, if there is one.
-    async fn latest(&self, license_id: Uuid, after: DateTime<Utc>) -> Result<Option<String>, PortalFailure>;
+    async fn latest(
+        &self,
+        license_id: Uuid,
+        after: DateTime<Utc>,
+    ) -> Result<Option<String>, PortalFailure>;
+}
+
+#[async_trait]
+impl LicensePortal for tallyman_portal::client::PortalClient {
+    async fn latest(
+        &self,
+        license_id: Uuid,
+        after: DateTime<Utc>,
+    ) -> Result<Option<String>, PortalFailure> {
+        use tallyman_portal::client::PortalError;
+        tallyman_portal::client::PortalClient::latest(self, license_id, after)
+            .await
+            .map_err(|e| match e {
+                PortalError::Unreachable(why) => PortalFailure::Unreachable(why),
+                PortalError::UnknownLicense(_) => PortalFailure::UnknownLicense,
+                other => PortalFailure::Protocol(other.to_string()),
+            })
+    }
 }

@@ -63,7 +63,8 @@ impl PortalClient {
     /// Like [`PortalClient::new`] with another limit; it bounds connecting and the whole call.
     pub fn with_timeout(base_url: &str, timeout: Duration) -> Result<Self, PortalError> {
         let trimmed = base_url.trim().trim_end_matches('/');
-        let url = Url::parse(trimmed).map_err(|e| PortalError::InvalidUrl(format!("{base_url}: {e}")))?;
+        let url =
+            Url::parse(trimmed).map_err(|e| PortalError::InvalidUrl(format!("{base_url}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(PortalError::InvalidUrl(format!(
                 "{base_url}: expected an http:// URL such as http://127.0.0.1:1281"
@@ -77,7 +78,10 @@ impl PortalClient {
         let http = reqwest::Client::builder()
             .connect_timeout(timeout)
             .timeout(timeout)
-            .user_agent(concat!("tallyman-portal-client/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "tallyman-portal-client/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
             .map_err(|e| PortalError::InvalidUrl(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -214,7 +218,12 @@ mod tests {
         assert_eq!(client.base_url(), "http://127.0.0.1:1281");
         let client = PortalClient::new("http://portal.example/prefix//").expect("valid");
         assert_eq!(client.base_url(), "http://portal.example/prefix");
-        for bad in ["", "127.0.0.1:1281", "ftp://portal.example", "http://x/?a=1"] {
+        for bad in [
+            "",
+            "127.0.0.1:1281",
+            "ftp://portal.example",
+            "http://x/?a=1",
+        ] {
             assert!(
                 matches!(PortalClient::new(bad), Err(PortalError::InvalidUrl(_))),
                 "{bad:?} accepted"

@@ -56,10 +56,11 @@ pub async fn start_local(
     key: IssuerKey,
     dir: PathBuf,
 ) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
-    let (state, _) =
-        tokio::task::spawn_blocking(move || PortalState::open_with(key, dir, PortalOptions::default()))
-            .await?
-            .map_err(|e| anyhow::anyhow!("cannot open the portal's licenses directory: {e}"))?;
+    let (state, _) = tokio::task::spawn_blocking(move || {
+        PortalState::open_with(key, dir, PortalOptions::default())
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("cannot open the portal's licenses directory: {e}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let handle = tokio::spawn(async move {

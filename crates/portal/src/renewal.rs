@@ -51,10 +51,7 @@ impl RenewalPolicy {
 
     /// Whether `claims` should be renewed at `now`.
     pub fn is_due(&self, claims: &LicenseClaims, now: DateTime<Utc>) -> bool {
-        match (
-            self.window(claims.license_type),
-            claims.expiration_date,
-        ) {
+        match (self.window(claims.license_type), claims.expiration_date) {
             (Some(window), Some(expires)) => expires <= horizon(now, window),
             _ => false,
         }
@@ -144,7 +141,10 @@ mod tests {
         let now = at(2026, 11, 27, 14, 30, 15);
         let r = policy.renew(&c, now).expect("due");
         assert_eq!(r.expiration_date, Some(at(2026, 12, 31, 23, 59, 59)));
-        assert_eq!(r.support_expiration_date, Some(at(2026, 12, 31, 23, 59, 59)));
+        assert_eq!(
+            r.support_expiration_date,
+            Some(at(2026, 12, 31, 23, 59, 59))
+        );
         assert_eq!(r.iat, now);
         assert_eq!(r.license_id, c.license_id);
         assert_eq!(r.support_id, c.support_id);

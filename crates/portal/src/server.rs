@@ -116,9 +116,11 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match &self {
-            ApiError::UnknownLicense(_) => {
-                (StatusCode::NOT_FOUND, CODE_UNKNOWN_LICENSE, self.to_string())
-            }
+            ApiError::UnknownLicense(_) => (
+                StatusCode::NOT_FOUND,
+                CODE_UNKNOWN_LICENSE,
+                self.to_string(),
+            ),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, CODE_BAD_REQUEST, m.clone()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, CODE_CONFLICT, m.clone()),
             ApiError::Status {
@@ -218,10 +220,6 @@ impl PortalState {
             .newest(license_id)
             .ok_or(ApiError::UnknownLicense(license_id))?;
         let renewal = inner.renewal.renew(&current.claims, now);
-        drop(catalog);
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let mut catalog = self.catalog();
-        let current = catalog.newest(license_id).ok_or(ApiError::UnknownLicense(license_id))?;
 
         let newest = match renewal {
             None => current,
@@ -284,7 +282,9 @@ impl PortalState {
                 "the portal already holds a different file for license {} issued at {}; a newer \
                  file must have a later iat",
                 claims.license_id,
-                claims.iat.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                claims
+                    .iat
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             )));
         }
 
@@ -345,9 +345,8 @@ async fn get_latest_license(
     query: Result<Query<LatestQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Path(raw_id) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let license_id = Uuid::parse_str(&raw_id).map_err(|_| {
-        ApiError::BadRequest(format!("\"{raw_id}\" is not a license id (a UUID)"))
-    })?;
+    let license_id = Uuid::parse_str(&raw_id)
+        .map_err(|_| ApiError::BadRequest(format!("\"{raw_id}\" is not a license id (a UUID)")))?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let after = query.after.as_deref().map(parse_instant).transpose()?;
 
@@ -402,12 +401,20 @@ async fn import_license(
     Ok((status, [(header::LOCATION, location)], Json(imported)).into_response())
 }
 
-async fn get_health(State(state): State<PortalState>) -> Json<Health> {
-    Json(Health {
+async fn get_health(State(state): State<PortalState>) -> Result<Json<Health>, ApiError> {
+    // The index lock may be held by a renewal that is writing to disk; wait for it off the
+    // async workers.
+    let licenses = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || state.license_count()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("health task failed: {e}")))?;
+    Ok(Json(Health {
         status: "ok".into(),
         key_id: state.key_id().to_string(),
-        licenses: state.license_count(),
-    })
+        licenses,
+    }))
 }
 
 async fn no_such_route() -> ApiError {

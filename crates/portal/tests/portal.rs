@@ -147,7 +147,11 @@ async fn a_newer_file_is_returned() {
 #[tokio::test]
 async fn nothing_newer_is_none() {
     let s = setup(at(2026, 6, 1, 12));
-    let claims = default_claims(Product::Console, LicenseType::Subscription, at(2026, 5, 1, 9));
+    let claims = default_claims(
+        Product::Console,
+        LicenseType::Subscription,
+        at(2026, 5, 1, 9),
+    );
     drop_file(s.dir.path(), "console.lic", &claims, &s.key);
     let portal = s.start().await;
 
@@ -227,7 +231,11 @@ async fn files_signed_by_another_key_are_ignored() {
 async fn a_rental_near_expiry_is_renewed_and_persisted() {
     // Issued 2 November: expires 30 November 23:59:59. On the 27th it is within 7 days.
     let s = setup(at(2026, 11, 27, 10));
-    let original = default_claims(Product::CloudConnect, LicenseType::Rental, at(2026, 11, 2, 9));
+    let original = default_claims(
+        Product::CloudConnect,
+        LicenseType::Rental,
+        at(2026, 11, 2, 9),
+    );
     drop_file(s.dir.path(), "site.lic", &original, &s.key);
     let portal = s.start().await;
 
@@ -287,7 +295,11 @@ async fn a_rental_near_expiry_is_renewed_and_persisted() {
 #[tokio::test]
 async fn a_rental_outside_its_window_is_not_renewed() {
     let s = setup(at(2026, 11, 20, 10));
-    let original = default_claims(Product::CloudConnect, LicenseType::Rental, at(2026, 11, 2, 9));
+    let original = default_claims(
+        Product::CloudConnect,
+        LicenseType::Rental,
+        at(2026, 11, 2, 9),
+    );
     drop_file(s.dir.path(), "site.lic", &original, &s.key);
     let portal = s.start().await;
 
@@ -401,8 +413,9 @@ async fn a_closed_port_is_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("address");
     drop(listener);
-    let client = PortalClient::with_timeout(&format!("http://{address}"), StdDuration::from_secs(2))
-        .expect("client");
+    let client =
+        PortalClient::with_timeout(&format!("http://{address}"), StdDuration::from_secs(2))
+            .expect("client");
 
     let result = tokio::time::timeout(
         StdDuration::from_secs(20),
@@ -605,10 +618,26 @@ async fn malformed_requests_get_json_errors() {
     let id = claims.license_id;
 
     let cases = [
-        (format!("{base}/portal/v1/licenses/not-a-uuid/latest"), 400, "badRequest"),
-        (format!("{base}/portal/v1/licenses/{id}/latest?after=yesterday"), 400, "badRequest"),
-        (format!("{base}/portal/v1/nothing-here"), 404, "noSuchEndpoint"),
-        (format!("{base}/portal/v1/licenses/{}/latest", Uuid::new_v4()), 404, "unknownLicense"),
+        (
+            format!("{base}/portal/v1/licenses/not-a-uuid/latest"),
+            400,
+            "badRequest",
+        ),
+        (
+            format!("{base}/portal/v1/licenses/{id}/latest?after=yesterday"),
+            400,
+            "badRequest",
+        ),
+        (
+            format!("{base}/portal/v1/nothing-here"),
+            404,
+            "noSuchEndpoint",
+        ),
+        (
+            format!("{base}/portal/v1/licenses/{}/latest", Uuid::new_v4()),
+            404,
+            "unknownLicense",
+        ),
     ];
     for (url, status, code) in cases {
         let response = http.get(&url).send().await.expect("get");

@@ -537,7 +537,10 @@ mod lenient_tests {
             parse_lenient_json("[{'op':'replace','path':'/x','value':\"450\",},]").unwrap(),
             json!([{"op": "replace", "path": "/x", "value": "450"}])
         );
-        assert_eq!(parse_lenient_json("{\"n\": 17, \"f\": 1.5, \"b\": true}").unwrap(), json!({"n": 17, "f": 1.5, "b": true}));
+        assert_eq!(
+            parse_lenient_json("{\"n\": 17, \"f\": 1.5, \"b\": true}").unwrap(),
+            json!({"n": 17, "f": 1.5, "b": true})
+        );
         assert!(parse_lenient_json("[{").is_err());
     }
 }

@@ -602,13 +602,14 @@ impl Store for PgStore {
         reported: &serde_json::Value,
         seen_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let done =
-            sqlx::query("UPDATE managed_servers SET reported = $1, last_seen_at = $2 WHERE uid = $3")
-                .bind(reported)
-                .bind(seen_at)
-                .bind(uid_)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE managed_servers SET reported = $1, last_seen_at = $2 WHERE uid = $3",
+        )
+        .bind(reported)
+        .bind(seen_at)
+        .bind(uid_)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("server {uid_}")));
         }

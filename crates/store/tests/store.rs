@@ -17,7 +17,9 @@ async fn fresh(db: &TestDatabase) -> Arc<dyn Store> {
 
 fn now() -> chrono::DateTime<Utc> {
     // Microsecond precision is what both backends keep.
-    Utc::now().duration_trunc(Duration::microseconds(1)).unwrap()
+    Utc::now()
+        .duration_trunc(Duration::microseconds(1))
+        .unwrap()
 }
 
 async fn provider(store: &Arc<dyn Store>) -> Organization {
@@ -73,7 +75,10 @@ async fn migrations_are_idempotent_and_concurrent_safe() {
         let t = now();
         let first = a.installation(t).await.unwrap();
         let second = b.installation(t + Duration::days(1)).await.unwrap();
-        assert_eq!(first, second, "{backend:?}: installation id is created once");
+        assert_eq!(
+            first, second,
+            "{backend:?}: installation id is created once"
+        );
     }
 }
 
@@ -112,7 +117,10 @@ async fn organizations_form_a_tree_with_one_provider() {
             Err(StoreError::NotFound(_))
         ));
         assert_eq!(store.provider().await.unwrap(), Some(p.clone()));
-        assert_eq!(store.organization(reseller.uid).await.unwrap(), Some(reseller));
+        assert_eq!(
+            store.organization(reseller.uid).await.unwrap(),
+            Some(reseller)
+        );
         assert_eq!(store.organizations().await.unwrap().len(), 2, "{backend:?}");
     }
 }
@@ -129,9 +137,15 @@ async fn user_names_are_unique_ignoring_case() {
             store.insert_user(&user(p.uid, "ALICE")).await,
             Err(StoreError::Conflict(_))
         ));
-        assert_eq!(store.user_by_name("alice").await.unwrap(), Some(alice.clone()));
+        assert_eq!(
+            store.user_by_name("alice").await.unwrap(),
+            Some(alice.clone())
+        );
         assert_eq!(store.user(alice.uid).await.unwrap(), Some(alice.clone()));
-        store.set_user_password(alice.uid, "new-hash").await.unwrap();
+        store
+            .set_user_password(alice.uid, "new-hash")
+            .await
+            .unwrap();
         assert_eq!(
             store.user(alice.uid).await.unwrap().unwrap().password_hash,
             "new-hash"
@@ -177,7 +191,11 @@ async fn tokens_are_found_by_digest_revoked_and_purged() {
         assert_eq!(store.purge_expired_tokens(t).await.unwrap(), 1);
         assert_eq!(store.token(&old.digest).await.unwrap(), None);
         assert_eq!(store.revoke_user_tokens(u.uid).await.unwrap(), 1);
-        assert_eq!(store.token(&live.digest).await.unwrap(), None, "{backend:?}");
+        assert_eq!(
+            store.token(&live.digest).await.unwrap(),
+            None,
+            "{backend:?}"
+        );
     }
 }
 
@@ -188,15 +206,30 @@ async fn login_failures_count_within_the_window() {
         let store = fresh(&db).await;
         let t = now();
         let since = t - Duration::minutes(15);
-        assert_eq!(store.record_login_failure("k", t - Duration::hours(1), since).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .record_login_failure("k", t - Duration::hours(1), since)
+                .await
+                .unwrap(),
+            0
+        );
         assert_eq!(store.record_login_failure("k", t, since).await.unwrap(), 1);
         assert_eq!(store.record_login_failure("k", t, since).await.unwrap(), 2);
-        assert_eq!(store.record_login_failure("other", t, since).await.unwrap(), 1);
+        assert_eq!(
+            store.record_login_failure("other", t, since).await.unwrap(),
+            1
+        );
         let (n, oldest) = store.login_failures("k", since).await.unwrap();
         assert_eq!((n, oldest), (2, Some(t)), "{backend:?}");
         store.clear_login_failures("k").await.unwrap();
         assert_eq!(store.login_failures("k", since).await.unwrap().0, 0);
-        assert_eq!(store.purge_login_failures(t + Duration::seconds(1)).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .purge_login_failures(t + Duration::seconds(1))
+                .await
+                .unwrap(),
+            1
+        );
     }
 }
 
@@ -210,7 +243,10 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
         let user_b = Uuid::new_v4();
         let id = Uuid::new_v4();
         let first = action(user_a, id, t);
-        assert_eq!(store.begin_action(&first, t).await.unwrap(), BeginAction::Started);
+        assert_eq!(
+            store.begin_action(&first, t).await.unwrap(),
+            BeginAction::Started
+        );
         // Same id, same user: the first record comes back, whatever the second says.
         let again = ActionRecord {
             fingerprint: "f2".into(),
@@ -225,7 +261,11 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
             store.begin_action(&action(user_b, id, t), t).await.unwrap(),
             BeginAction::Started
         );
-        assert!(store.action(user_b, Uuid::new_v4(), t).await.unwrap().is_none());
+        assert!(store
+            .action(user_b, Uuid::new_v4(), t)
+            .await
+            .unwrap()
+            .is_none());
 
         let response = StoredResponse {
             status: 200,
@@ -235,12 +275,26 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
         let done_at = t + Duration::seconds(1);
         let expires = done_at + Duration::minutes(5);
         assert!(store
-            .finish_action(user_a, id, ActionStatus::Succeed, &response, done_at, expires)
+            .finish_action(
+                user_a,
+                id,
+                ActionStatus::Succeed,
+                &response,
+                done_at,
+                expires
+            )
             .await
             .unwrap());
         // Finishing twice changes nothing.
         assert!(!store
-            .finish_action(user_a, id, ActionStatus::Failed, &response, done_at, expires)
+            .finish_action(
+                user_a,
+                id,
+                ActionStatus::Failed,
+                &response,
+                done_at,
+                expires
+            )
             .await
             .unwrap());
         let stored = store.action(user_a, id, t).await.unwrap().unwrap();
@@ -254,7 +308,14 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
         let cancelled = store.action(user_b, id, t).await.unwrap().unwrap();
         assert_eq!(cancelled.status, ActionStatus::Canceled);
         assert!(!store
-            .finish_action(user_b, id, ActionStatus::Succeed, &response, done_at, expires)
+            .finish_action(
+                user_b,
+                id,
+                ActionStatus::Succeed,
+                &response,
+                done_at,
+                expires
+            )
             .await
             .unwrap());
 
@@ -267,14 +328,20 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
         assert_eq!(attached.query_parameters, json!({"q": ["1"]}));
 
         assert!(store.clear_action_result(user_a, id).await.unwrap());
-        assert_eq!(store.action(user_a, id, t).await.unwrap().unwrap().response, None);
+        assert_eq!(
+            store.action(user_a, id, t).await.unwrap().unwrap().response,
+            None
+        );
         assert_eq!(store.actions(user_a, t).await.unwrap().len(), 1);
 
         // After expiry the record is invisible and a new request may reuse the id.
         let later = expires + Duration::seconds(1);
         assert!(store.action(user_a, id, later).await.unwrap().is_none());
         assert_eq!(
-            store.begin_action(&action(user_a, id, later), later).await.unwrap(),
+            store
+                .begin_action(&action(user_a, id, later), later)
+                .await
+                .unwrap(),
             BeginAction::Started,
             "{backend:?}"
         );

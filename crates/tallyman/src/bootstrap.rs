@@ -14,12 +14,12 @@ use crate::config::secret_env;
 
 pub const ADMIN_USER: &str = "admin";
 
-/// Creates the provider and the admin user if the database has none.
-pub async fn ensure_provider_and_admin(
+/// Creates the provider organization if the database has none.
+pub async fn ensure_provider(
     store: &Arc<dyn Store>,
     provider_name: &str,
-) -> anyhow::Result<()> {
-    let provider = match store.provider().await? {
+) -> anyhow::Result<Organization> {
+    Ok(match store.provider().await? {
         Some(p) => p,
         None => {
             let org = Organization {
@@ -42,8 +42,23 @@ pub async fn ensure_provider_and_admin(
                 Err(e) => return Err(e.into()),
             }
         }
-    };
-    if !store.users().await?.is_empty() {
+    })
+}
+
+/// Creates the provider and, on the first start of `serve`, the `admin` user.
+pub async fn ensure_provider_and_admin(
+    store: &Arc<dyn Store>,
+    provider_name: &str,
+) -> anyhow::Result<()> {
+    let provider = ensure_provider(store, provider_name).await?;
+    // Only when no portal administrator exists, so users added from the command line before
+    // the first start do not prevent it.
+    if store
+        .users()
+        .await?
+        .iter()
+        .any(|u| u.role == Role::PortalAdministrator)
+    {
         return Ok(());
     }
     let (password, generated) = match secret_env("TALLYMAN_ADMIN_PASSWORD")? {

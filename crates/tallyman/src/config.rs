@@ -52,6 +52,16 @@ pub struct ServeArgs {
     /// Largest page size a collection returns (limit upper bound).
     #[arg(long, env = "TALLYMAN_MAX_PAGE_SIZE")]
     pub max_page_size: Option<usize>,
+    /// Public key of a license issuer whose files this server accepts (repeatable). Keys in
+    /// <data-dir>/trusted-keys/*.pub and in TALLYMAN_TRUSTED_KEYS (comma-separated) count too.
+    #[arg(long = "trusted-key", value_name = "FILE")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// URL of the license portal that `update` asks for newer license files.
+    #[arg(long, env = "TALLYMAN_PORTAL_URL")]
+    pub portal_url: Option<String>,
+    /// Start with a demo issuer key, an in-process portal and a seeded fleet (on an empty database).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// The config file. Every key is optional.
@@ -71,6 +81,8 @@ pub struct FileConfig {
     pub login_max_failures: Option<u32>,
     pub login_window_secs: Option<i64>,
     pub provider_name: Option<String>,
+    pub trusted_keys: Option<Vec<PathBuf>>,
+    pub portal_url: Option<String>,
 }
 
 impl FileConfig {

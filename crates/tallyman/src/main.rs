@@ -3,6 +3,7 @@
 
 mod bootstrap;
 mod config;
+mod inventory;
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -38,6 +39,14 @@ enum Command {
     User(UserCommand),
     /// Create an issuer signing key (FILE) and its public key (FILE.pub).
     Keygen(tallyman_license::cli::KeygenArgs),
+    /// Run the license portal: the issuer service `update` asks for newer license files.
+    Portal(tallyman_portal::cli::PortalArgs),
+    /// Manage organizations (resellers and companies).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Register managed servers by hand (agents register themselves).
+    #[command(subcommand)]
+    Server(ServerCommand),
     /// Issue or inspect signed license files.
     License {
         #[command(subcommand)]
@@ -64,6 +73,48 @@ enum UserCommand {
         store: StoreArgs,
     },
     /// List users.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Add a reseller or company; prints its UID.
+    Add {
+        name: String,
+        /// Reseller or Company.
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+        /// Managing organization (a reseller for its companies); defaults to the provider.
+        #[arg(long)]
+        parent: Option<Uuid>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List organizations.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServerCommand {
+    /// Register a server; prints its UID.
+    Add {
+        name: String,
+        /// cloud-connect-site, backup-server, vone-server or vb365-server.
+        #[arg(long = "kind")]
+        kind: String,
+        /// Owning organization; defaults to the provider.
+        #[arg(long)]
+        organization: Option<Uuid>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List servers.
     List {
         #[command(flatten)]
         store: StoreArgs,
@@ -97,6 +148,52 @@ async fn main() -> anyhow::Result<()> {
             store,
         }) => add_user(&store, &name, &role, organization).await,
         Command::Keygen(args) => Ok(tallyman_license::cli::run_keygen(&args)?),
+        Command::Portal(args) => tallyman_portal::cli::run(args, shutdown_signal()).await,
+        Command::Org(OrgCommand::Add {
+            name,
+            kind,
+            parent,
+            store,
+        }) => {
+            let store = open_store(&store).await?;
+            bootstrap::ensure_provider(&store, "My Company").await?;
+            let org = inventory::add_organization(&store, &name, &kind, parent).await?;
+            println!("{}", org.uid);
+            Ok(())
+        }
+        Command::Org(OrgCommand::List { store }) => {
+            let store = open_store(&store).await?;
+            for o in store.organizations().await? {
+                let parent = o.parent_uid.map(|p| p.to_string()).unwrap_or_default();
+                println!("{}\t{}\t{}\t{}", o.uid, o.kind.as_str(), o.name, parent);
+            }
+            Ok(())
+        }
+        Command::Server(ServerCommand::Add {
+            name,
+            kind,
+            organization,
+            store,
+        }) => {
+            let store = open_store(&store).await?;
+            bootstrap::ensure_provider(&store, "My Company").await?;
+            let server = inventory::add_server(&store, &name, &kind, organization).await?;
+            println!("{}", server.uid);
+            Ok(())
+        }
+        Command::Server(ServerCommand::List { store }) => {
+            let store = open_store(&store).await?;
+            for s in store.servers(None).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    s.uid,
+                    s.kind.as_str(),
+                    s.name,
+                    s.organization_uid
+                );
+            }
+            Ok(())
+        }
         Command::License { command } => Ok(tallyman_license::cli::run_license(&command)?),
         Command::User(UserCommand::List { store }) => {
             let store = open_store(&store).await?;
@@ -169,7 +266,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if config.force_async {
         tracing::warn!("force-async is on: every async-capable operation answers 202");
     }
-    let state = AppState::new(store.clone(), Arc::new(SystemClock), config).await?;
+    let trust = load_trust(&args, &resolved)?;
+    tracing::info!(keys = trust.len(), "trusted license issuer keys loaded");
+    let mut state = AppState::new(store.clone(), Arc::new(SystemClock), config)
+        .await?
+        .with_trust(trust);
+    let portal_url = args.portal_url.clone().or(file.portal_url.clone());
+    if let Some(url) = portal_url {
+        let client = tallyman_portal::client::PortalClient::new(&url)
+            .with_context(|| format!("invalid --portal-url {url}"))?;
+        state = state.with_portal(Arc::new(client));
+    }
     let listen = args
         .listen
         .clone()
@@ -189,6 +296,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tallyman_http::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Issuer keys from --trusted-key, TALLYMAN_TRUSTED_KEYS, the config file and
+/// <data-dir>/trusted-keys/*.pub.
+fn load_trust(
+    args: &ServeArgs,
+    resolved: &config::Resolved,
+) -> anyhow::Result<tallyman_license::TrustStore> {
+    let mut trust = tallyman_license::TrustStore::new();
+    let mut files: Vec<std::path::PathBuf> = args.trusted_keys.clone();
+    if let Ok(list) = std::env::var("TALLYMAN_TRUSTED_KEYS") {
+        files.extend(
+            list.split([',', ':'])
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().into()),
+        );
+    }
+    files.extend(resolved.file.trusted_keys.clone().unwrap_or_default());
+    for file in files {
+        let key = tallyman_license::IssuerPublicKey::read_file(&file)
+            .with_context(|| format!("cannot read trusted key {}", file.display()))?;
+        trust.add(key);
+    }
+    let dir = resolved.data_dir.join("trusted-keys");
+    if dir.is_dir() {
+        trust
+            .load_dir(&dir)
+            .with_context(|| format!("cannot read trusted keys in {}", dir.display()))?;
+    }
+    Ok(trust)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -238,7 +375,7 @@ async fn add_user(
         bail!("the password must be 1 to 128 characters");
     }
     let store = open_store(args).await?;
-    bootstrap::ensure_provider_and_admin(&store, "My Company").await?;
+    bootstrap::ensure_provider(&store, "My Company").await?;
     let org =
         match organization {
             Some(uid) => store

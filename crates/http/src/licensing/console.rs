@@ -43,7 +43,16 @@ pub async fn install_console_license(
     select: Select<ConsoleLicense>,
     LicenseUpload(file): LicenseUpload,
 ) -> ApiResult<Response> {
-    ops::install(&state, &caller, KIND, CONSOLE_ROLES, CONSOLE_TARGET, &file, select).await
+    ops::install(
+        &state,
+        &caller,
+        KIND,
+        CONSOLE_ROLES,
+        CONSOLE_TARGET,
+        &file,
+        select,
+    )
+    .await
 }
 
 #[utoipa::path(

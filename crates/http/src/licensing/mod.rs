@@ -26,9 +26,7 @@ use tallyman_domain::license::{
 use tallyman_domain::product::Product;
 use tallyman_domain::status::{evaluate, Evaluation, ServerState};
 use tallyman_license::{LicenseClaims, VerifiedLicense};
-use tallyman_store::{
-    LicenseEvent, LicenseSlot, ManagedServer, Role, StoreError, TargetKind,
-};
+use tallyman_store::{LicenseEvent, LicenseSlot, ManagedServer, Role, StoreError, TargetKind};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Scope};
@@ -103,8 +101,9 @@ pub struct SlotDocument {
 impl SlotDocument {
     pub fn from_slot(slot: Option<&LicenseSlot>) -> ApiResult<Self> {
         match slot {
-            Some(s) => serde_json::from_value(s.document.clone())
-                .map_err(|e| ApiError::internal(format!("corrupt license slot {}: {e}", s.target_uid))),
+            Some(s) => serde_json::from_value(s.document.clone()).map_err(|e| {
+                ApiError::internal(format!("corrupt license slot {}: {e}", s.target_uid))
+            }),
             None => Ok(Self::default()),
         }
     }
@@ -211,7 +210,8 @@ pub fn terms_from_claims(c: &LicenseClaims) -> LicenseTerms {
         .iter()
         .filter_map(|s| SectionType::from_wire(&wire_of(s)).ok())
         .collect();
-    t.cloud_connect = CloudConnect::from_wire(&wire_of(&c.cloud_connect)).unwrap_or(CloudConnect::Unknown);
+    t.cloud_connect =
+        CloudConnect::from_wire(&wire_of(&c.cloud_connect)).unwrap_or(CloudConnect::Unknown);
     t.unit_type = c
         .unit_type
         .as_ref()
@@ -258,8 +258,15 @@ impl Target {
 
     /// Status and message, computed from the stored license and the time now.
     pub fn evaluate(&self, now: DateTime<Utc>) -> Evaluation {
-        let report = self.server.as_ref().map(ServerReport::of).unwrap_or_default();
-        let reported = self.server.as_ref().is_some_and(|s| s.last_seen_at.is_some());
+        let report = self
+            .server
+            .as_ref()
+            .map(ServerReport::of)
+            .unwrap_or_default();
+        let reported = self
+            .server
+            .as_ref()
+            .is_some_and(|s| s.last_seen_at.is_some());
         let state = ServerState {
             target: self.product(),
             license_info_collected: self.slot.is_some()
@@ -317,7 +324,11 @@ pub async fn load_target(
 }
 
 /// Every target of one kind the caller may see, in uid order.
-pub async fn load_targets(state: &AppState, caller: &Caller, kind: TargetKind) -> ApiResult<Vec<Target>> {
+pub async fn load_targets(
+    state: &AppState,
+    caller: &Caller,
+    kind: TargetKind,
+) -> ApiResult<Vec<Target>> {
     let scope = caller.scope(state).await?;
     let servers = state.store.servers(Some(kind)).await?;
     let mut slots: HashMap<Uuid, LicenseSlot> = state
@@ -437,8 +448,12 @@ pub async fn install_verified(
     if merged {
         // Keep the other section's file; the incoming one replaces any file of its own kind.
         let incoming_sections = &verified.claims.section_types;
-        doc.files
-            .retain(|f| !f.claims.section_types.iter().any(|s| incoming_sections.contains(s)));
+        doc.files.retain(|f| {
+            !f.claims
+                .section_types
+                .iter()
+                .any(|s| incoming_sections.contains(s))
+        });
         doc.files.push(file);
     } else {
         doc.files = vec![file];

@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use super::patch::{apply_flag_patch, patch_failed};
 use super::resources::render_json;
-use super::{install_verified, license_failed, load_target, load_targets, save, verify_upload, LastUpdate, SlotDocument, Target};
+use super::{
+    install_verified, license_failed, load_target, load_targets, save, verify_upload, LastUpdate,
+    SlotDocument, Target,
+};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::portal::PortalFailure;
@@ -76,24 +79,76 @@ pub async fn install<R>(
 fn readable(kind: TargetKind) -> &'static [&'static str] {
     match kind {
         TargetKind::CloudConnectSite => &[
-            "siteUid", "edition", "monitoring", "packages", "company", "email", "contactPerson",
-            "expirationDate", "supportExpirationDate", "licenseIds", "supportIds", "sectionTypes",
-            "status", "cloudConnect", "units", "usedUnits", "unitType", "type",
+            "siteUid",
+            "edition",
+            "monitoring",
+            "packages",
+            "company",
+            "email",
+            "contactPerson",
+            "expirationDate",
+            "supportExpirationDate",
+            "licenseIds",
+            "supportIds",
+            "sectionTypes",
+            "status",
+            "cloudConnect",
+            "units",
+            "usedUnits",
+            "unitType",
+            "type",
         ],
         TargetKind::BackupServer => &[
-            "backupServerUid", "edition", "monitoring", "packages", "company", "email",
-            "contactPerson", "expirationDate", "supportExpirationDate", "licenseIds", "supportIds",
-            "sectionTypes", "status", "cloudConnect", "sockets", "usedSockets", "capacity",
-            "usedCapacity", "units", "usedUnits", "unitType", "type",
+            "backupServerUid",
+            "edition",
+            "monitoring",
+            "packages",
+            "company",
+            "email",
+            "contactPerson",
+            "expirationDate",
+            "supportExpirationDate",
+            "licenseIds",
+            "supportIds",
+            "sectionTypes",
+            "status",
+            "cloudConnect",
+            "sockets",
+            "usedSockets",
+            "capacity",
+            "usedCapacity",
+            "units",
+            "usedUnits",
+            "unitType",
+            "type",
         ],
         TargetKind::VOneServer => &[
-            "vOneServerUid", "company", "email", "expirationDate", "supportExpirationDate",
-            "licenseId", "supportId", "status", "statusMessage", "units", "usedUnits", "unitType",
+            "vOneServerUid",
+            "company",
+            "email",
+            "expirationDate",
+            "supportExpirationDate",
+            "licenseId",
+            "supportId",
+            "status",
+            "statusMessage",
+            "units",
+            "usedUnits",
+            "unitType",
             "type",
         ],
         TargetKind::Vb365Server => &[
-            "vb365ServerUid", "company", "email", "expirationDate", "supportExpirationDate",
-            "licenseId", "supportId", "status", "licensedUsers", "protectedUsers", "type",
+            "vb365ServerUid",
+            "company",
+            "email",
+            "expirationDate",
+            "supportExpirationDate",
+            "licenseId",
+            "supportId",
+            "status",
+            "licensedUsers",
+            "protectedUsers",
+            "type",
         ],
         TargetKind::Console => &[],
     }
@@ -174,10 +229,12 @@ pub async fn delete(
         DeleteOutcome::PartRemoved { .. } => {
             let gone = removed.as_wire();
             doc.files.retain(|f| {
-                !f.claims
-                    .section_types
-                    .iter()
-                    .any(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(|x| x == gone)).unwrap_or(false))
+                !f.claims.section_types.iter().any(|s| {
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(|x| x == gone))
+                        .unwrap_or(false)
+                })
             });
         }
         DeleteOutcome::DroppedToCommunity => {
@@ -230,7 +287,9 @@ pub async fn run_update(state: &AppState, target: &Target, actor: &str) -> ApiRe
         ));
     };
     if target.doc.files.is_empty() {
-        return Err(license_failed("No license is installed, so there is nothing to update."));
+        return Err(license_failed(
+            "No license is installed, so there is nothing to update.",
+        ));
     }
     let mut newer = Vec::new();
     for file in &target.doc.files {
@@ -240,14 +299,22 @@ pub async fn run_update(state: &AppState, target: &Target, actor: &str) -> ApiRe
             Err(failure) => {
                 let (message, retryable) = match failure {
                     PortalFailure::Unreachable(why) => (
-                        format!("The license portal could not be reached ({why}); try again later."),
+                        format!(
+                            "The license portal could not be reached ({why}); try again later."
+                        ),
                         true,
                     ),
                     PortalFailure::UnknownLicense => (
-                        format!("The license portal does not know license {}.", file.license_id),
+                        format!(
+                            "The license portal does not know license {}.",
+                            file.license_id
+                        ),
                         false,
                     ),
-                    PortalFailure::Protocol(why) => (format!("The license portal answered unexpectedly: {why}"), true),
+                    PortalFailure::Protocol(why) => (
+                        format!("The license portal answered unexpectedly: {why}"),
+                        true,
+                    ),
                 };
                 record_attempt(state, target, actor, "Error", &message).await;
                 return Err(if retryable {
@@ -265,7 +332,14 @@ pub async fn run_update(state: &AppState, target: &Target, actor: &str) -> ApiRe
         }
     }
     if newer.is_empty() {
-        record_attempt(state, target, actor, "Success", "The license is up to date.").await;
+        record_attempt(
+            state,
+            target,
+            actor,
+            "Success",
+            "The license is up to date.",
+        )
+        .await;
         return Ok(false);
     }
     let mut current = load_target_unscoped(state, target).await?;
@@ -280,7 +354,15 @@ pub async fn run_update(state: &AppState, target: &Target, actor: &str) -> ApiRe
             message: "The license was updated from the license portal.".into(),
         });
         current = load_target_unscoped(state, target).await?;
-        save(state, &current, &doc, actor, "update-status", serde_json::json!({"status": "Success"})).await?;
+        save(
+            state,
+            &current,
+            &doc,
+            actor,
+            "update-status",
+            serde_json::json!({"status": "Success"}),
+        )
+        .await?;
         current = load_target_unscoped(state, target).await?;
     }
     Ok(true)
@@ -304,7 +386,13 @@ async fn load_target_unscoped(state: &AppState, target: &Target) -> ApiResult<Ta
 
 /// Records an update attempt's outcome; a failure to record is logged, not returned, so the
 /// caller sees the attempt's own result.
-async fn record_attempt(state: &AppState, target: &Target, actor: &str, status: &str, message: &str) {
+async fn record_attempt(
+    state: &AppState,
+    target: &Target,
+    actor: &str,
+    status: &str,
+    message: &str,
+) {
     let result = async {
         let current = load_target_unscoped(state, target).await?;
         let mut doc = current.doc.clone();
@@ -313,7 +401,15 @@ async fn record_attempt(state: &AppState, target: &Target, actor: &str, status: 
             status: status.into(),
             message: message.into(),
         });
-        save(state, &current, &doc, actor, "update-status", serde_json::json!({"status": status, "message": message})).await
+        save(
+            state,
+            &current,
+            &doc,
+            actor,
+            "update-status",
+            serde_json::json!({"status": status, "message": message}),
+        )
+        .await
     }
     .await;
     if let Err(e) = result {

@@ -51,7 +51,12 @@ fn common(target: &Target, now: DateTime<Utc>) -> Common {
     };
     let mut section_types: Vec<String> = terms
         .as_ref()
-        .map(|t| t.section_types.iter().map(|s| s.as_wire().to_string()).collect())
+        .map(|t| {
+            t.section_types
+                .iter()
+                .map(|s| s.as_wire().to_string())
+                .collect()
+        })
         .unwrap_or_default();
     section_types.dedup();
     Common {
@@ -59,14 +64,21 @@ fn common(target: &Target, now: DateTime<Utc>) -> Common {
             .as_ref()
             .map(|t| t.packages.iter().map(|p| p.as_wire().to_string()).collect())
             .unwrap_or_default(),
-        company: primary.map(|f| f.claims.company.clone()).unwrap_or_default(),
+        company: primary
+            .map(|f| f.claims.company.clone())
+            .unwrap_or_default(),
         email: primary.map(|f| f.claims.email.clone()).unwrap_or_default(),
         contact_person: primary.and_then(|f| f.claims.contact_person.clone()),
         expiration: dt(terms.as_ref().and_then(|t| t.expiration)),
         support_expiration: dt(terms.as_ref().and_then(|t| t.support_expiration)),
         license_ids: target.doc.files.iter().map(|f| f.license_id).collect(),
         support_ids: {
-            let mut ids: Vec<String> = target.doc.files.iter().map(|f| f.claims.support_id.clone()).collect();
+            let mut ids: Vec<String> = target
+                .doc
+                .files
+                .iter()
+                .map(|f| f.claims.support_id.clone())
+                .collect();
             ids.dedup();
             ids
         },
@@ -336,8 +348,16 @@ impl Vb365ServerLicense {
             license_id: c.license_ids.first().copied(),
             support_id: c.support_ids.first().cloned(),
             status: c.eval.status.as_wire().into(),
-            licensed_users: terms.as_ref().and_then(|t| t.licensed_users).map(i64::from).unwrap_or(0),
-            protected_users: terms.as_ref().and_then(|t| t.protected_users).map(i64::from).unwrap_or(0),
+            licensed_users: terms
+                .as_ref()
+                .and_then(|t| t.licensed_users)
+                .map(i64::from)
+                .unwrap_or(0),
+            protected_users: terms
+                .as_ref()
+                .and_then(|t| t.protected_users)
+                .map(i64::from)
+                .unwrap_or(0),
             license_type: c.license_type,
         }
     }
@@ -389,12 +409,15 @@ impl ConsoleLicense {
         let primary = target.doc.primary();
         let last = target.doc.last_update.as_ref();
         Self {
-            license_id: primary.map(|f| f.license_id.to_string()).unwrap_or_default(),
+            license_id: primary
+                .map(|f| f.license_id.to_string())
+                .unwrap_or_default(),
             edition: c.edition.clone().unwrap_or_default(),
             package: c.packages.first().cloned().unwrap_or_else(|| "None".into()),
             licensee_company: c.company,
             licensee_email: c.email,
-            licensee_administrator_email: primary.and_then(|f| f.claims.administrator_email.clone()),
+            licensee_administrator_email: primary
+                .and_then(|f| f.claims.administrator_email.clone()),
             contact_person: c.contact_person,
             expiration_date: c.expiration,
             support_expiration_date: c.support_expiration,
@@ -406,7 +429,9 @@ impl ConsoleLicense {
             license_type: c.license_type,
             last_update_date: last.map(|u| vspc_datetime(u.at)),
             last_update_message: last.map(|u| u.message.clone()),
-            last_update_status: last.map(|u| u.status.clone()).unwrap_or_else(|| "Unknown".into()),
+            last_update_status: last
+                .map(|u| u.status.clone())
+                .unwrap_or_else(|| "Unknown".into()),
         }
     }
 }

@@ -56,7 +56,10 @@ async fn read_license(multipart: &mut Multipart) -> ApiResult<Bytes> {
         }
         if name.eq_ignore_ascii_case("license") {
             if named.is_some() {
-                return Err(ApiError::bad_property("license", "Send exactly one license file."));
+                return Err(ApiError::bad_property(
+                    "license",
+                    "Send exactly one license file.",
+                ));
             }
             named = Some(data);
         } else if is_file || name.eq_ignore_ascii_case("file") {

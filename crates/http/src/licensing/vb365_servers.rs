@@ -12,7 +12,7 @@ use super::SERVER_ROLES;
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorResponse};
 use crate::extract::parse_uid;
-use crate::openapi::{DataOf, ListOf, LicenseUploadForm};
+use crate::openapi::{DataOf, LicenseUploadForm, ListOf};
 use crate::query::CollectionQuery;
 use crate::select::{Select, SelectParam};
 use crate::wire::JsonPatch;

@@ -12,10 +12,10 @@ use super::SERVER_ROLES;
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorResponse};
 use crate::extract::parse_uid;
-use crate::openapi::{DataOf, ListOf, LicenseUploadForm};
+use crate::openapi::{DataOf, LicenseUploadForm, ListOf};
 use crate::query::CollectionQuery;
 use crate::select::{Select, SelectParam};
-use crate::wire::{JsonPatch, EmptyResponse};
+use crate::wire::{EmptyResponse, JsonPatch};
 use crate::AppState;
 
 const KIND: TargetKind = TargetKind::VOneServer;
@@ -77,7 +77,10 @@ pub async fn delete_v_one_server_license(
     RawQuery(query): RawQuery,
 ) -> ApiResult<EmptyResponse> {
     let uid = parse_uid("vOneServerUid", &raw)?;
-    let section = { let _ = query; None };
+    let section = {
+        let _ = query;
+        None
+    };
     ops::delete(&state, &caller, KIND, SERVER_ROLES, uid, section).await
 }
 

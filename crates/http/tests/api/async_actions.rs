@@ -54,7 +54,11 @@ async fn spawn_gated(backend: Backend, config: HttpConfig, gate: &Gate) -> TestA
         };
         Router::new().route(
             "/test/gated",
-            tracked(state, "GatedTestOperation", get(handler.clone()).post(handler)),
+            tracked(
+                state,
+                "GatedTestOperation",
+                get(handler.clone()).post(handler),
+            ),
         )
     })
     .await
@@ -95,7 +99,10 @@ async fn forced_async_answers_202_and_the_result_is_the_synchronous_envelope() {
         assert_eq!(r.status(), 202);
         let location = r.headers()["location"].to_str().unwrap().to_string();
         assert!(location.starts_with("http://"), "absolute: {location}");
-        assert!(location.ends_with(&format!("/api/v3/asyncActions/{id}")), "{location}");
+        assert!(
+            location.ends_with(&format!("/api/v3/asyncActions/{id}")),
+            "{location}"
+        );
         let accepted: Value = r.json().await.unwrap();
         assert_eq!(accepted["data"]["id"], id.as_str());
 
@@ -108,7 +115,10 @@ async fn forced_async_answers_202_and_the_result_is_the_synchronous_envelope() {
         let r = app.get(&format!("/asyncActions/{id}/result"), &token).await;
         assert_eq!(r.status(), 200);
         let result: Value = r.json().await.unwrap();
-        assert!(result["data"]["serverVersion"].as_str().unwrap().starts_with("9.1."));
+        assert!(result["data"]["serverVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("9.1."));
 
         // The action list shows it; select trims it.
         let list: Value = app.get("/asyncActions", &token).await.json().await.unwrap();
@@ -127,7 +137,11 @@ async fn forced_async_answers_202_and_the_result_is_the_synchronous_envelope() {
         let empty: Value = r.json().await.unwrap();
         assert_eq!(empty["errors"], json!([]));
         assert!(empty["data"].is_object());
-        error_item(app.get(&format!("/asyncActions/{id}/result"), &token).await, 404).await;
+        error_item(
+            app.get(&format!("/asyncActions/{id}/result"), &token).await,
+            404,
+        )
+        .await;
         app.stop().await;
     }
 }
@@ -148,15 +162,40 @@ async fn actions_are_private_to_their_user_and_config_is_readable() {
             .unwrap();
         assert_eq!(r.status(), 200);
         // Recorded even though it answered synchronously.
-        assert_eq!(app.get(&format!("/asyncActions/{id}"), &token).await.status(), 200);
-        error_item(app.get(&format!("/asyncActions/{}", Uuid::new_v4()), &token).await, 404).await;
+        assert_eq!(
+            app.get(&format!("/asyncActions/{id}"), &token)
+                .await
+                .status(),
+            200
+        );
+        error_item(
+            app.get(&format!("/asyncActions/{}", Uuid::new_v4()), &token)
+                .await,
+            404,
+        )
+        .await;
 
-        app.add_user("operator", Role::PortalOperator, app.provider.uid, "op-password").await;
+        app.add_user(
+            "operator",
+            Role::PortalOperator,
+            app.provider.uid,
+            "op-password",
+        )
+        .await;
         let other = app.token("operator", "op-password").await;
         error_item(app.get(&format!("/asyncActions/{id}"), &other).await, 404).await;
-        error_item(app.get(&format!("/asyncActions/{id}/result"), &other).await, 404).await;
+        error_item(
+            app.get(&format!("/asyncActions/{id}/result"), &other).await,
+            404,
+        )
+        .await;
 
-        let config: Value = app.get("/asyncActions/config", &token).await.json().await.unwrap();
+        let config: Value = app
+            .get("/asyncActions/config", &token)
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(config, json!({"data": {"resultRetentionTime": 300}}));
         app.stop().await;
     }
@@ -199,9 +238,18 @@ async fn a_slow_operation_becomes_an_action_that_can_be_cancelled() {
         let empty: Value = r.json().await.unwrap();
         assert_eq!(empty["errors"], json!([]));
         gate.open();
-        let info: Value = app.get(&format!("/asyncActions/{id}"), &token).await.json().await.unwrap();
+        let info: Value = app
+            .get(&format!("/asyncActions/{id}"), &token)
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(info["data"]["status"], "canceled");
-        let e = error_item(app.get(&format!("/asyncActions/{id}/result"), &token).await, 400).await;
+        let e = error_item(
+            app.get(&format!("/asyncActions/{id}/result"), &token).await,
+            400,
+        )
+        .await;
         assert_eq!(e["code"], 1050);
         // Cancelling a finished action is refused.
         let r = app
@@ -231,12 +279,21 @@ async fn without_a_request_id_a_slow_operation_still_gets_an_action() {
         let location = r.headers()["location"].to_str().unwrap().to_string();
         let id = location.rsplit('/').next().unwrap().to_string();
         assert!(Uuid::parse_str(&id).is_ok());
-        let e = error_item(app.get(&format!("/asyncActions/{id}/result"), &token).await, 400).await;
+        let e = error_item(
+            app.get(&format!("/asyncActions/{id}/result"), &token).await,
+            400,
+        )
+        .await;
         assert_eq!(e["code"], 1000, "not finished yet");
         gate.open();
         let info = wait_done(&app, &token, &id).await;
         assert_eq!(info["data"]["status"], "succeed");
-        let result: Value = app.get(&format!("/asyncActions/{id}/result"), &token).await.json().await.unwrap();
+        let result: Value = app
+            .get(&format!("/asyncActions/{id}/result"), &token)
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(result, json!({"data": {"executions": 1}}));
 
         // Request data can be attached to a known action.
@@ -288,7 +345,11 @@ async fn a_repeated_request_id_replays_the_first_answer_once() {
         let first = first.bytes().await.unwrap();
         let second = post("[1]").await.unwrap();
         assert_eq!(second.status(), 200);
-        assert_eq!(second.bytes().await.unwrap(), first, "byte-identical replay");
+        assert_eq!(
+            second.bytes().await.unwrap(),
+            first,
+            "byte-identical replay"
+        );
         assert_eq!(gate.runs(), 1, "executed once");
 
         // Same id, different request.
@@ -309,7 +370,8 @@ async fn a_repeated_request_id_replays_the_first_answer_once() {
         assert_eq!(gate.runs(), 1);
 
         // Another user may use the same id independently.
-        app.add_user("op", Role::PortalOperator, app.provider.uid, "op-password").await;
+        app.add_user("op", Role::PortalOperator, app.provider.uid, "op-password")
+            .await;
         let other = app.token("op", "op-password").await;
         let r = app
             .http

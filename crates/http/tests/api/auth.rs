@@ -28,7 +28,13 @@ async fn password_grant_returns_a_bare_oauth2_result() {
 }
 
 async fn token_error(app: &TestApp, form: &[(&str, &str)]) -> Value {
-    let r = app.http.post(app.url("/token")).form(form).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert!(body["error_description"].is_string());
@@ -42,16 +48,27 @@ async fn token_endpoint_errors_use_oauth2_error() {
         let app = TestApp::spawn(backend).await;
         let wrong = token_error(
             &app,
-            &[("grant_type", "password"), ("username", "admin"), ("password", "nope")],
+            &[
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", "nope"),
+            ],
         )
         .await;
         assert_eq!(wrong["error"], "invalid_request");
         let unknown_user = token_error(
             &app,
-            &[("grant_type", "password"), ("username", "ghost"), ("password", "nope")],
+            &[
+                ("grant_type", "password"),
+                ("username", "ghost"),
+                ("password", "nope"),
+            ],
         )
         .await;
-        assert_eq!(unknown_user["error_description"], wrong["error_description"]);
+        assert_eq!(
+            unknown_user["error_description"],
+            wrong["error_description"]
+        );
         assert_eq!(
             token_error(&app, &[("grant_type", "foo")]).await["error"],
             "unsupported_grant_type"
@@ -61,19 +78,30 @@ async fn token_endpoint_errors_use_oauth2_error() {
             "unsupported_grant_type"
         );
         assert_eq!(
-            token_error(&app, &[("username", "admin"), ("password", ADMIN_PASSWORD)]).await["error"],
+            token_error(&app, &[("username", "admin"), ("password", ADMIN_PASSWORD)]).await
+                ["error"],
             "invalid_request"
         );
         assert_eq!(
-            token_error(&app, &[("grant_type", "refresh_token"), ("refresh_token", "garbage")])
-                .await["error"],
+            token_error(
+                &app,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", "garbage")
+                ]
+            )
+            .await["error"],
             "invalid_grant"
         );
         let long = "x".repeat(129);
         assert_eq!(
             token_error(
                 &app,
-                &[("grant_type", "password"), ("username", "admin"), ("password", &long)]
+                &[
+                    ("grant_type", "password"),
+                    ("username", "admin"),
+                    ("password", &long)
+                ]
             )
             .await["error"],
             "invalid_request"
@@ -105,7 +133,13 @@ async fn empty_fields_multipart_and_refresh_are_accepted() {
             .text("grant_type", "password")
             .text("username", "admin")
             .text("password", ADMIN_PASSWORD);
-        let r = app.http.post(app.url("/token")).multipart(form).send().await.unwrap();
+        let r = app
+            .http
+            .post(app.url("/token"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let first: Value = r.json().await.unwrap();
 
@@ -122,7 +156,9 @@ async fn empty_fields_multipart_and_refresh_are_accepted() {
         assert_eq!(r.status(), 200);
         let refreshed: Value = r.json().await.unwrap();
         assert_ne!(refreshed["access_token"], first["access_token"]);
-        let about = app.get("/about", refreshed["access_token"].as_str().unwrap()).await;
+        let about = app
+            .get("/about", refreshed["access_token"].as_str().unwrap())
+            .await;
         assert_eq!(about.status(), 200);
         app.stop().await;
     }
@@ -135,10 +171,19 @@ async fn bearer_tokens_are_checked_on_every_route() {
         let token = app.admin_token().await;
 
         let r = app.http.get(app.url("/about")).send().await.unwrap();
-        let www = r.headers().get("www-authenticate").unwrap().to_str().unwrap().to_string();
+        let www = r
+            .headers()
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(www.starts_with("Bearer"), "{www}");
         let e = error_item(r, 401).await;
-        assert_eq!((e["type"].as_str(), e["code"].as_i64()), (Some("security"), Some(401)));
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_i64()),
+            (Some("security"), Some(401))
+        );
 
         let e = error_item(app.get("/about", "garbage").await, 401).await;
         assert_eq!(e["type"], "security");
@@ -155,7 +200,12 @@ async fn bearer_tokens_are_checked_on_every_route() {
 
         // A refresh token is not an access token.
         let pair = app.login("admin", ADMIN_PASSWORD).await;
-        let e = error_item(app.get("/about", pair["refresh_token"].as_str().unwrap()).await, 401).await;
+        let e = error_item(
+            app.get("/about", pair["refresh_token"].as_str().unwrap())
+                .await,
+            401,
+        )
+        .await;
         assert_eq!(e["code"], 401);
 
         // Expiry: one hour later the access token is refused, the refresh token still works.
@@ -164,7 +214,10 @@ async fn bearer_tokens_are_checked_on_every_route() {
         let r = app
             .http
             .post(app.url("/token"))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", pair["refresh_token"].as_str().unwrap())])
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", pair["refresh_token"].as_str().unwrap()),
+            ])
             .send()
             .await
             .unwrap();
@@ -174,7 +227,10 @@ async fn bearer_tokens_are_checked_on_every_route() {
         let r = app
             .http
             .post(app.url("/token"))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", pair["refresh_token"].as_str().unwrap())])
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", pair["refresh_token"].as_str().unwrap()),
+            ])
             .send()
             .await
             .unwrap();
@@ -188,9 +244,16 @@ async fn revoking_tokens_logs_a_user_out_and_needs_the_right_role() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let admin = app.admin_token().await;
-        let reseller = app.add_org("Reseller", OrganizationType::Reseller, app.provider.uid).await;
+        let reseller = app
+            .add_org("Reseller", OrganizationType::Reseller, app.provider.uid)
+            .await;
         let bob = app
-            .add_user("bob", Role::ServiceProviderAdministrator, reseller.uid, "bob-password")
+            .add_user(
+                "bob",
+                Role::ServiceProviderAdministrator,
+                reseller.uid,
+                "bob-password",
+            )
             .await;
         let bob_token = app.token("bob", "bob-password").await;
         let admin_user = app.store.user_by_name("admin").await.unwrap().unwrap();
@@ -215,7 +278,10 @@ async fn revoking_tokens_logs_a_user_out_and_needs_the_right_role() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        assert_eq!(r.json::<Value>().await.unwrap(), serde_json::json!({"data": true}));
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            serde_json::json!({"data": true})
+        );
         error_item(app.get("/about", &bob_token).await, 401).await;
         assert_eq!(app.get("/about", &admin).await.status(), 200);
 
@@ -272,7 +338,11 @@ async fn repeated_failed_logins_are_throttled_per_user_and_address() {
         for _ in 0..5 {
             token_error(
                 &app,
-                &[("grant_type", "password"), ("username", "admin"), ("password", "wrong")],
+                &[
+                    ("grant_type", "password"),
+                    ("username", "admin"),
+                    ("password", "wrong"),
+                ],
             )
             .await;
         }
@@ -280,7 +350,11 @@ async fn repeated_failed_logins_are_throttled_per_user_and_address() {
         let r = app
             .http
             .post(app.url("/token"))
-            .form(&[("grant_type", "password"), ("username", "admin"), ("password", ADMIN_PASSWORD)])
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+            ])
             .send()
             .await
             .unwrap();
@@ -291,7 +365,8 @@ async fn repeated_failed_logins_are_throttled_per_user_and_address() {
         assert!(retry > 0 && retry <= 900, "{retry}");
 
         // Another user from the same address is not affected.
-        app.add_user("carol", Role::PortalOperator, app.provider.uid, "carol-pw").await;
+        app.add_user("carol", Role::PortalOperator, app.provider.uid, "carol-pw")
+            .await;
         app.login("carol", "carol-pw").await;
 
         app.clock.advance(Duration::minutes(16));

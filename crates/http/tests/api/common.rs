@@ -69,15 +69,25 @@ impl TestApp {
             shutdown: None,
             server: None,
         };
-        app.add_user("admin", Role::PortalAdministrator, app.provider.uid, ADMIN_PASSWORD)
-            .await;
+        app.add_user(
+            "admin",
+            Role::PortalAdministrator,
+            app.provider.uid,
+            ADMIN_PASSWORD,
+        )
+        .await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = tallyman_http::router_with(state.clone(), extra(&state));
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(tallyman_http::serve_router(listener, router, state, async {
-            let _ = rx.await;
-        }));
+        let server = tokio::spawn(tallyman_http::serve_router(
+            listener,
+            router,
+            state,
+            async {
+                let _ = rx.await;
+            },
+        ));
         Self {
             base,
             shutdown: Some(tx),
@@ -121,7 +131,11 @@ impl TestApp {
         let r = self
             .http
             .post(self.url("/token"))
-            .form(&[("grant_type", "password"), ("username", user), ("password", password)])
+            .form(&[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password),
+            ])
             .send()
             .await
             .unwrap();
@@ -176,7 +190,14 @@ pub async fn error_item(r: reqwest::Response, status: u16) -> Value {
         assert!(e["code"].is_i64(), "{e}");
         let kind = e["type"].as_str().unwrap();
         assert!(
-            ["logical", "retryableLogical", "security", "transport", "unspecified"].contains(&kind),
+            [
+                "logical",
+                "retryableLogical",
+                "security",
+                "transport",
+                "unspecified"
+            ]
+            .contains(&kind),
             "{kind}"
         );
     }

@@ -12,7 +12,15 @@ async fn about_reports_a_9_1_server_version_for_any_client_version() {
         let app = TestApp::spawn(backend).await;
         let token = app.admin_token().await;
         let mut installation = None;
-        for version in [None, Some("3.6.1"), Some("3.6"), Some("3.5.1"), Some("3.4"), Some("3.6.2"), Some("junk")] {
+        for version in [
+            None,
+            Some("3.6.1"),
+            Some("3.6"),
+            Some("3.5.1"),
+            Some("3.4"),
+            Some("3.6.2"),
+            Some("junk"),
+        ] {
             let mut req = app.http.get(app.url("/about")).bearer_auth(&token);
             if let Some(v) = version {
                 req = req.header("X-Client-Version", v);
@@ -28,7 +36,10 @@ async fn about_reports_a_9_1_server_version_for_any_client_version() {
             assert_eq!(installation.get_or_insert(id.clone()), &id);
             let date = body["data"]["installationDate"].as_str().unwrap();
             // Seven fractional digits and an explicit offset.
-            assert!(date.ends_with("+00:00") && date.split('.').nth(1).unwrap().len() == 13, "{date}");
+            assert!(
+                date.ends_with("+00:00") && date.split('.').nth(1).unwrap().len() == 13,
+                "{date}"
+            );
         }
         app.stop().await;
     }
@@ -41,9 +52,20 @@ async fn unknown_routes_and_methods_answer_json_errors() {
         let token = app.admin_token().await;
         let e = error_item(app.get("/no/such/thing", &token).await, 404).await;
         assert_eq!(e["type"], "logical");
-        let r = app.http.get(format!("{}/elsewhere", app.base)).send().await.unwrap();
+        let r = app
+            .http
+            .get(format!("{}/elsewhere", app.base))
+            .send()
+            .await
+            .unwrap();
         error_item(r, 404).await;
-        let r = app.http.post(app.url("/about")).bearer_auth(&token).send().await.unwrap();
+        let r = app
+            .http
+            .post(app.url("/about"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         error_item(r, 405).await;
         let r = app.http.get(app.url("/token")).send().await.unwrap();
         error_item(r, 405).await;
@@ -96,7 +118,10 @@ async fn server_side_failures_are_520_unspecified_without_internals() {
         let e = error_item(r, 520).await;
         assert_eq!(e["type"], "unspecified");
         let message = e["message"].as_str().unwrap().to_lowercase();
-        assert!(!message.contains("async_actions") && !message.contains("sql"), "{message}");
+        assert!(
+            !message.contains("async_actions") && !message.contains("sql"),
+            "{message}"
+        );
         app.stop().await;
     }
 }

@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 fn contract() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contract/licensing-3.6.1.openapi.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contract/licensing-3.6.1.openapi.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("contract file")).unwrap()
 }
 
@@ -62,7 +65,15 @@ fn kind(doc: &Value, schema: &Value) -> String {
 }
 
 /// Compares two schemas' shapes down to `depth` levels; returns differences.
-fn compare(a_doc: &Value, a: &Value, b_doc: &Value, b: &Value, at: &str, depth: u32, out: &mut Vec<String>) {
+fn compare(
+    a_doc: &Value,
+    a: &Value,
+    b_doc: &Value,
+    b: &Value,
+    at: &str,
+    depth: u32,
+    out: &mut Vec<String>,
+) {
     let (ka, kb) = (kind(a_doc, a), kind(b_doc, b));
     if ka != kb && ka != "any" && kb != "any" {
         // Integers are numbers, and vice versa is a drift worth reporting.
@@ -74,7 +85,15 @@ fn compare(a_doc: &Value, a: &Value, b_doc: &Value, b: &Value, at: &str, depth: 
     }
     let (ra, rb) = (resolve(a_doc, a), resolve(b_doc, b));
     if ka == "array" {
-        compare(a_doc, &ra["items"], b_doc, &rb["items"], &format!("{at}[]"), depth - 1, out);
+        compare(
+            a_doc,
+            &ra["items"],
+            b_doc,
+            &rb["items"],
+            &format!("{at}[]"),
+            depth - 1,
+            out,
+        );
         return;
     }
     let props = |s: &Value| -> BTreeSet<String> {
@@ -97,7 +116,15 @@ fn compare(a_doc: &Value, a: &Value, b_doc: &Value, b: &Value, at: &str, depth: 
         ));
     }
     for p in pa.intersection(&pb) {
-        compare(a_doc, &ra["properties"][p], b_doc, &rb["properties"][p], &format!("{at}.{p}"), depth - 1, out);
+        compare(
+            a_doc,
+            &ra["properties"][p],
+            b_doc,
+            &rb["properties"][p],
+            &format!("{at}.{p}"),
+            depth - 1,
+            out,
+        );
     }
 }
 
@@ -107,7 +134,13 @@ fn params(op: &Value) -> BTreeSet<String> {
         .map(|ps| {
             ps.iter()
                 .filter(|p| p["in"] != "header")
-                .map(|p| format!("{}:{}", p["in"].as_str().unwrap_or(""), p["name"].as_str().unwrap_or("")))
+                .map(|p| {
+                    format!(
+                        "{}:{}",
+                        p["in"].as_str().unwrap_or(""),
+                        p["name"].as_str().unwrap_or("")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -123,7 +156,11 @@ fn request_schema(op: &Value) -> Option<&Value> {
 }
 
 fn ok_schema(op: &Value) -> Option<&Value> {
-    op.get("responses")?.get("200")?.get("content")?.get("application/json")?.get("schema")
+    op.get("responses")?
+        .get("200")?
+        .get("content")?
+        .get("application/json")?
+        .get("schema")
 }
 
 #[test]
@@ -145,17 +182,36 @@ fn generated_document_matches_the_contract_for_shared_operations() {
                 problems.push(format!("{at}: parameters {po:?} vs contract {pc:?}"));
             }
             match (request_schema(op), request_schema(contract_op)) {
-                (Some(a), Some(b)) => compare(&ours, a, &theirs, b, &format!("{at} request"), 3, &mut problems),
+                (Some(a), Some(b)) => compare(
+                    &ours,
+                    a,
+                    &theirs,
+                    b,
+                    &format!("{at} request"),
+                    3,
+                    &mut problems,
+                ),
                 (None, None) => {}
-                (a, b) => problems.push(format!("{at}: request body ours={} contract={}", a.is_some(), b.is_some())),
+                (a, b) => problems.push(format!(
+                    "{at}: request body ours={} contract={}",
+                    a.is_some(),
+                    b.is_some()
+                )),
             }
             if let (Some(a), Some(b)) = (ok_schema(op), ok_schema(contract_op)) {
                 compare(&ours, a, &theirs, b, &format!("{at} 200"), 4, &mut problems);
             }
         }
     }
-    assert!(shared >= 8, "only {shared} operations shared with the contract");
-    assert!(problems.is_empty(), "OpenAPI drift:\n{}", problems.join("\n"));
+    assert!(
+        shared >= 8,
+        "only {shared} operations shared with the contract"
+    );
+    assert!(
+        problems.is_empty(),
+        "OpenAPI drift:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -168,8 +224,16 @@ fn every_contract_operation_we_serve_is_documented() {
         .flat_map(|item| item.as_object().unwrap().values())
         .filter_map(|op| op["operationId"].as_str())
         .collect();
-    for id in ["OAuth2IssueToken", "GetAsyncActionsInfo", "GetAsyncActionsConfig", "GetAsyncActionInfo",
-               "CancelAsyncAction", "AttachRequestDataToAsyncAction", "GetAsyncActionResult", "ClearAsyncActionResult"] {
+    for id in [
+        "OAuth2IssueToken",
+        "GetAsyncActionsInfo",
+        "GetAsyncActionsConfig",
+        "GetAsyncActionInfo",
+        "CancelAsyncAction",
+        "AttachRequestDataToAsyncAction",
+        "GetAsyncActionResult",
+        "ClearAsyncActionResult",
+    ] {
         assert!(ids.contains(id), "{id} missing from the generated document");
     }
 }
