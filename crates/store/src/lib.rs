@@ -182,6 +182,18 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_agent(&self, agent: &Agent) -> StoreResult<()>;
     async fn agent_by_token(&self, digest: &str) -> StoreResult<Option<Agent>>;
     async fn touch_agent(&self, uid: Uuid, seen_at: DateTime<Utc>) -> StoreResult<()>;
+
+    // --- job leases -------------------------------------------------------------------------
+
+    /// Takes (or renews) the lease `name` for `holder` until `until`, unless another holder's
+    /// lease is still running at `now`. Returns whether `holder` has the lease.
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`.

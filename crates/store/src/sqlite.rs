@@ -149,8 +149,20 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        // SQLite has no advisory lock: when two processes migrate one file at once, the loser's
+        // migration transaction rolls back. Its next attempt finds the winner's work applied.
+        let mut attempt = 0;
+        loop {
+            match MIGRATOR.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 4 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     async fn installation(&self, now: DateTime<Utc>) -> StoreResult<(Uuid, DateTime<Utc>)> {
@@ -781,6 +793,28 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO job_leases (name, holder, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE job_leases.expires_at <= ? OR job_leases.holder = excluded.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(micros(until))
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

@@ -348,3 +348,73 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
         assert!(store.purge_expired_actions(later).await.unwrap() >= 1);
     }
 }
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let t = now();
+        let until = t + Duration::minutes(5);
+        assert!(store.try_acquire_lease("job", "node-a", t, until).await.unwrap());
+        assert!(!store.try_acquire_lease("job", "node-b", t, until).await.unwrap(), "{backend:?}");
+        // The holder may renew.
+        assert!(store.try_acquire_lease("job", "node-a", t, until + Duration::minutes(5)).await.unwrap());
+        // After it lapses another node takes over.
+        let later = until + Duration::minutes(6);
+        assert!(store.try_acquire_lease("job", "node-b", later, later + Duration::minutes(5)).await.unwrap());
+        assert!(!store.try_acquire_lease("job", "node-a", later, later + Duration::minutes(5)).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn license_slots_are_versioned_and_keep_history() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let p = provider(&store).await;
+        let server = ManagedServer {
+            uid: Uuid::new_v4(),
+            kind: TargetKind::BackupServer,
+            name: "vbr".into(),
+            organization_uid: p.uid,
+            agent_uid: None,
+            created_at: now(),
+            last_seen_at: None,
+            reported: json!(null),
+        };
+        store.insert_server(&server).await.unwrap();
+        assert_eq!(store.servers(Some(TargetKind::BackupServer)).await.unwrap(), vec![server.clone()]);
+        assert!(store.servers(Some(TargetKind::VOneServer)).await.unwrap().is_empty());
+        store.record_server_report(server.uid, &json!({"usedUnits": 3.5}), now()).await.unwrap();
+        let seen = store.server(server.uid).await.unwrap().unwrap();
+        assert_eq!(seen.reported, json!({"usedUnits": 3.5}));
+        assert!(seen.last_seen_at.is_some());
+
+        let slot = LicenseSlot {
+            target_uid: server.uid,
+            kind: TargetKind::BackupServer,
+            document: json!({"files": []}),
+            revision: 0,
+            updated_at: now(),
+        };
+        let event = LicenseEvent {
+            target_uid: server.uid,
+            at: now(),
+            actor: "admin".into(),
+            action: "install".into(),
+            detail: json!({"n": 1}),
+        };
+        assert_eq!(store.save_license_slot(&slot, None, &event).await.unwrap(), 1);
+        // A second "first write" and a stale revision both lose.
+        assert!(matches!(store.save_license_slot(&slot, None, &event).await, Err(StoreError::Conflict(_))));
+        let v2 = LicenseSlot { document: json!({"files": [1]}), ..slot.clone() };
+        assert_eq!(store.save_license_slot(&v2, Some(1), &event).await.unwrap(), 2);
+        assert!(matches!(store.save_license_slot(&v2, Some(1), &event).await, Err(StoreError::Conflict(_))));
+        let stored = store.license_slot(server.uid).await.unwrap().unwrap();
+        assert_eq!((stored.revision, stored.document), (2, json!({"files": [1]})));
+        assert_eq!(store.license_slots(TargetKind::BackupServer).await.unwrap().len(), 1);
+        // Only the two successful writes are in the history.
+        assert_eq!(store.license_events(server.uid).await.unwrap().len(), 2, "{backend:?}");
+    }
+}
