@@ -426,7 +426,8 @@ pub async fn serve_router(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let janitor = spawn_janitor(state);
+    let janitor = spawn_janitor(state.clone());
+    let auto_update = crate::jobs::spawn_auto_update(state);
     // Trailing slashes are trimmed before routing, so `/x/` and `/x` are the same resource
     // (no redirects: some clients refuse to follow them).
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
@@ -437,6 +438,7 @@ pub async fn serve_router(
     .with_graceful_shutdown(shutdown)
     .await;
     janitor.abort();
+    auto_update.abort();
     result
 }
 

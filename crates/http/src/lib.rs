@@ -9,6 +9,7 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod licensing;
 pub mod openapi;
 pub mod portal;

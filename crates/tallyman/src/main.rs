@@ -3,6 +3,7 @@
 
 mod bootstrap;
 mod config;
+mod demo;
 mod inventory;
 
 use std::io::BufRead;
@@ -266,12 +267,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if config.force_async {
         tracing::warn!("force-async is on: every async-capable operation answers 202");
     }
-    let trust = load_trust(&args, &resolved)?;
+    let mut trust = load_trust(&args, &resolved)?;
+    let mut demo_portal = None;
+    if args.demo {
+        let key = demo::demo_key(&resolved.data_dir)?;
+        trust.add(key.public());
+        let portal_dir = resolved.data_dir.join("demo").join("portal");
+        if demo::seed(&store, &key, &portal_dir, Utc::now()).await? {
+            println!("demo: seeded a fleet of 44 servers in 15 organizations");
+        }
+        let (url, handle) = tallyman_portal::start_local(key, portal_dir).await?;
+        tracing::info!(%url, "demo license portal running in this process");
+        demo_portal = Some((url, handle));
+    }
     tracing::info!(keys = trust.len(), "trusted license issuer keys loaded");
     let mut state = AppState::new(store.clone(), Arc::new(SystemClock), config)
         .await?
         .with_trust(trust);
-    let portal_url = args.portal_url.clone().or(file.portal_url.clone());
+    let portal_url = demo_portal
+        .as_ref()
+        .map(|(url, _)| url.clone())
+        .or(args.portal_url.clone())
+        .or(file.portal_url.clone());
     if let Some(url) = portal_url {
         let client = tallyman_portal::client::PortalClient::new(&url)
             .with_context(|| format!("invalid --portal-url {url}"))?;

@@ -1,0 +1,106 @@
+//! Background jobs inside `serve`. With several nodes on one PostgreSQL, each run takes a lease
+//! in the database first, so a job runs on exactly one node at a time.
+//!
+//! - auto-update: for every license with auto-update on, ask the license portal for a newer
+//!   file when the schedule in the licensing rules says an attempt is due.
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use tallyman_domain::auto_update::{next_update, LastAttempt, NextUpdate, UpdateOutcome};
+use tallyman_store::TargetKind;
+use uuid::Uuid;
+
+use crate::licensing::ops::run_update;
+use crate::licensing::{SlotDocument, Target, CONSOLE_TARGET};
+use crate::AppState;
+
+/// How often the auto-update job looks for due licenses.
+pub const AUTO_UPDATE_TICK: StdDuration = StdDuration::from_secs(15 * 60);
+
+/// The outcome the schedule needs, from the recorded last attempt.
+fn last_attempt(doc: &SlotDocument) -> Option<LastAttempt> {
+    doc.last_update.as_ref().map(|u| LastAttempt {
+        at: u.at,
+        outcome: match u.status.as_str() {
+            "Success" => UpdateOutcome::UpToDate,
+            _ => UpdateOutcome::Unreachable,
+        },
+    })
+}
+
+/// One pass of the auto-update job; returns how many targets were updated.
+pub async fn auto_update_once(state: &AppState, node: &str) -> anyhow::Result<usize> {
+    let now = state.clock.now();
+    if state.portal.is_none() {
+        return Ok(0);
+    }
+    if !state
+        .store
+        .try_acquire_lease("auto-update", node, now, now + Duration::minutes(10))
+        .await?
+    {
+        return Ok(0);
+    }
+    let mut updated = 0;
+    for kind in [
+        TargetKind::Console,
+        TargetKind::CloudConnectSite,
+        TargetKind::BackupServer,
+        TargetKind::VOneServer,
+        TargetKind::Vb365Server,
+    ] {
+        for slot in state.store.license_slots(kind).await? {
+            let doc = match SlotDocument::from_slot(Some(&slot)) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(target = %slot.target_uid, error = %e, "skipping an unreadable license slot");
+                    continue;
+                }
+            };
+            if !doc.auto_update_enabled || doc.files.is_empty() {
+                continue;
+            }
+            let server = if kind == TargetKind::Console {
+                None
+            } else {
+                state.store.server(slot.target_uid).await?
+            };
+            let target = Target {
+                kind,
+                uid: if kind == TargetKind::Console { CONSOLE_TARGET } else { slot.target_uid },
+                server,
+                slot: Some(slot),
+                doc,
+            };
+            let Some(terms) = target.terms() else { continue };
+            match next_update(&terms, last_attempt(&target.doc).as_ref(), now) {
+                NextUpdate::DueAt(at) if at <= now => match run_update(state, &target, "auto-update").await {
+                    Ok(true) => updated += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::info!(target = %target.uid, error = %e, "automatic license update failed"),
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(updated)
+}
+
+/// Runs the auto-update job every [`AUTO_UPDATE_TICK`] until the task is aborted.
+pub fn spawn_auto_update(state: AppState) -> tokio::task::JoinHandle<()> {
+    let node = format!("node-{}", Uuid::new_v4());
+    tokio::spawn(async move {
+        // The first pass waits one tick, so a restart does not trigger a burst of portal calls.
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + AUTO_UPDATE_TICK, AUTO_UPDATE_TICK);
+        loop {
+            tick.tick().await;
+            match auto_update_once(&state, &node).await {
+                Ok(n) if n > 0 => tracing::info!(updated = n, "automatic license updates installed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "auto-update job failed"),
+            }
+        }
+    })
+}
