@@ -25,6 +25,7 @@ Environment:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import re
@@ -429,3 +430,17 @@ def pytest_report_header(config) -> list[str]:
         "postgres variant: "
         + ("on (TALLYMAN_TEST_PG is set)" if pg else "skipped (TALLYMAN_TEST_PG is not set)"),
     ]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line per distinct skip reason, so a skipped PostgreSQL variant is visible in a -q run
+    without repeating the same reason for every test."""
+    reasons: collections.Counter[str] = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            reasons[str(longrepr[2]).removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skip reasons", sep="-")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"SKIPPED x{count}: {reason}")

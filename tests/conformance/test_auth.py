@@ -383,7 +383,9 @@ def test_revoking_an_unknown_user_is_404(server):
 LOGIN_MAX_FAILURES = 5
 
 
-def _throttled_user(server) -> tuple[str, str]:
+@pytest.fixture(scope="module")
+def throttled_user(server) -> tuple[str, str]:
+    """A user whose password logins from this address are blocked by LOGIN_MAX_FAILURES misses."""
     name, password, _ = _operator(server)
     for _ in range(LOGIN_MAX_FAILURES):
         failed = issue(
@@ -394,8 +396,8 @@ def _throttled_user(server) -> tuple[str, str]:
     return name, password
 
 
-def test_repeated_failed_logins_are_throttled(server):
-    name, password = _throttled_user(server)
+def test_repeated_failed_logins_are_throttled(server, throttled_user):
+    name, password = throttled_user
     with server.http() as http:
         response = http.post(
             "/token", data={"grant_type": "password", "username": name, "password": password}
@@ -417,8 +419,8 @@ def test_repeated_failed_logins_are_throttled(server):
         "returns parsed=None and VeeamClient.connect() then dies with AttributeError"
     ),
 )
-def test_throttled_login_is_an_oauth2_error_the_client_can_read(server):
-    name, password = _throttled_user(server)
+def test_throttled_login_is_an_oauth2_error_the_client_can_read(server, throttled_user):
+    name, password = throttled_user
     response = issue(
         server, OAuth2IssueTokenBody(grant_type=Grant.PASSWORD, username=name, password=password)
     )

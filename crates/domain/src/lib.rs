@@ -35,7 +35,9 @@ pub mod grace;
 pub mod install;
 pub mod license;
 pub mod patch;
+pub mod points;
 pub mod product;
+pub mod report;
 pub mod status;
 
 pub use license::{

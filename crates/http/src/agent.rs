@@ -30,7 +30,7 @@ use tallyman_store::{
 use uuid::Uuid;
 
 use crate::auth::{new_token, token_digest};
-use crate::error::{json_response, ApiError, ApiResult, ErrorType};
+use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{parse_uid, JsonBody};
 use crate::licensing::{save, ServerReport, SlotDocument, Target};
 use crate::AppState;
@@ -651,7 +651,7 @@ pub async fn ack_license(
 ) -> ApiResult<Response> {
     let server = owned_server(&state, &agent, &raw).await?;
     let ack = parse_ack(&Fields::of(body)?)?;
-    let target = target_of(&state, server).await?;
+    let target = target_of(&state, server.clone()).await?;
     let current = revision_of(&target);
 
     if ack.revision != current {
@@ -707,14 +707,6 @@ pub async fn ack_license(
             message = ?ack.message, "agent could not apply the license"
         ),
     }
-    let server = target.server.clone().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorType::Unspecified,
-            500,
-            "server vanished",
-        )
-    })?;
     let fresh = target_of(&state, server).await?;
     Ok(ack_answer(&fresh))
 }

@@ -29,7 +29,7 @@ use crate::licensing::{
     backup_servers as bs, console, sites, vb365_servers as vb365, vone_servers as vone,
 };
 use crate::portal::LicensePortal;
-use crate::{about, async_actions, auth, openapi, token, users};
+use crate::{about, agent, async_actions, auth, openapi, token, users};
 
 /// HTTP-layer settings. `serve` builds them from flags, environment and the config file.
 #[derive(Debug, Clone)]
@@ -342,6 +342,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let limit = state.config.body_limit;
     Router::new()
         .nest("/api/v3", public.merge(authenticated))
+        // Agents authenticate with their own tokens, so their API sits outside the VSPC
+        // bearer middleware.
+        .nest("/api/agent/v1", agent::router())
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

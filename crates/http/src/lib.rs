@@ -3,6 +3,7 @@
 //! async actions. It knows HTTP and nothing about SQL; storage is behind `tallyman_store::Store`.
 
 pub mod about;
+pub mod agent;
 pub mod app;
 pub mod async_actions;
 pub mod auth;

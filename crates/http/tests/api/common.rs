@@ -9,7 +9,9 @@ use axum::Router;
 use chrono::Utc;
 use serde_json::Value;
 use tallyman_http::auth::hash_password;
+use tallyman_http::portal::LicensePortal;
 use tallyman_http::{AppState, HttpConfig, ManualClock};
+use tallyman_license::{IssuerPublicKey, TrustStore};
 use tallyman_store::testing::{Backend, TestDatabase};
 use tallyman_store::{Organization, OrganizationType, Role, Store, User};
 use tokio::sync::oneshot;
@@ -40,6 +42,51 @@ impl TestApp {
         config: HttpConfig,
         extra: impl FnOnce(&AppState) -> Router<AppState>,
     ) -> Self {
+        Self::spawn_trusting(backend, config, None, extra).await
+    }
+
+    /// Like [`TestApp::spawn_with`], and the server accepts license files signed by the keys
+    /// in `trust`.
+    pub async fn spawn_trusting(
+        backend: Backend,
+        config: HttpConfig,
+        trust: Option<TrustStore>,
+        extra: impl FnOnce(&AppState) -> Router<AppState>,
+    ) -> Self {
+        let configure = move |state: AppState| match trust {
+            Some(trust) => state.with_trust(trust),
+            None => state,
+        };
+        Self::spawn_configured(backend, config, configure, extra).await
+    }
+
+    /// A server that trusts license files signed by `key` and, when `portal` is given, asks it
+    /// for newer license files on `update`.
+    pub async fn spawn_licensing(
+        backend: Backend,
+        config: HttpConfig,
+        key: IssuerPublicKey,
+        portal: Option<Arc<dyn LicensePortal>>,
+    ) -> Self {
+        let trust: TrustStore = [key].into_iter().collect();
+        let configure = move |state: AppState| {
+            let state = state.with_trust(trust);
+            match portal {
+                Some(portal) => state.with_portal(portal),
+                None => state,
+            }
+        };
+        Self::spawn_configured(backend, config, configure, |_| Router::new()).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with `configure` adjusting the application state (trusted
+    /// issuer keys, license portal) before the server starts.
+    pub async fn spawn_configured(
+        backend: Backend,
+        config: HttpConfig,
+        configure: impl FnOnce(AppState) -> AppState,
+        extra: impl FnOnce(&AppState) -> Router<AppState>,
+    ) -> Self {
         let db = TestDatabase::create(backend).await;
         let store = tallyman_store::connect(&db.url).await.expect("connect");
         store.migrate().await.expect("migrate");
@@ -55,6 +102,7 @@ impl TestApp {
         let state = AppState::new(store.clone(), Arc::new(clock.clone()), config)
             .await
             .unwrap();
+        let state = configure(state);
         let app = Self {
             base: String::new(),
             http: reqwest::Client::builder()

@@ -1,6 +1,7 @@
 //! End-to-end tests of the HTTP API: the real server on a loopback port over a fresh database,
 //! once per backend (SQLite always, PostgreSQL with TALLYMAN_TEST_PG).
 
+mod agent;
 mod async_actions;
 mod auth;
 mod common;

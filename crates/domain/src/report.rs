@@ -1,0 +1,802 @@
+//! The monthly license usage report: from the month's high-water marks per server,
+//! organization and workload type, build the report a provider (or reseller) approves and bills
+//! from. Pure: the caller gathers organizations, servers, usage maxima and weights.
+//!
+//! Rules (licensing.md §3.5–3.6): points = reported count × weight, summed per weight bucket,
+//! platform, workload type, product and edition; new workloads are listed and free; rental
+//! workloads never appear; servers with no usage are left out; servers whose data was not
+//! collected are listed instead of counted; a server whose license names another licensee goes
+//! to an appendix for that licensee; usage of one license id on several servers is summed. The
+//! summary total and the sum over organizations are the same rows added two ways, so they agree.
+//!
+//! The output types are the report as stored and as the API returns it; they carry the wire
+//! names on purpose (the stored document is the published format).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::points::{lookup, Weight};
+
+/// Where an organization sits in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgKind {
+    Provider,
+    Reseller,
+    Company,
+}
+
+impl OrgKind {
+    pub fn as_wire(self) -> &'static str {
+        match self {
+            OrgKind::Provider => "Provider",
+            OrgKind::Reseller => "Reseller",
+            OrgKind::Company => "Company",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OrgInfo {
+    pub uid: Uuid,
+    pub name: String,
+    pub kind: OrgKind,
+    pub parent: Option<Uuid>,
+}
+
+/// The license a server runs, as far as the report needs it.
+#[derive(Debug, Clone)]
+pub struct ServerLicenseRef {
+    pub license_id: Option<Uuid>,
+    pub support_id: Option<String>,
+    pub edition: String,
+    /// Licensee company named in the file.
+    pub licensee: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub uid: Uuid,
+    pub name: String,
+    /// `productType`: `CloudConnect`, `BackupAndReplication`, `VONE`, `VB365`, `VSPC`.
+    pub product: String,
+    /// The organization that owns the server.
+    pub organization_uid: Uuid,
+    pub license: Option<ServerLicenseRef>,
+    /// Usage data arrived for the month.
+    pub collected: bool,
+    /// Shares its installation id with another server.
+    pub cloned: bool,
+    pub unsupported: bool,
+}
+
+/// The month's maximum counts for one server, consumer organization, workload type and platform.
+#[derive(Debug, Clone)]
+pub struct UsageMax {
+    pub server_uid: Uuid,
+    pub organization_uid: Uuid,
+    pub workload_type: String,
+    pub platform: String,
+    pub used: u64,
+    pub new: u64,
+}
+
+pub struct ReportInput<'a> {
+    pub report_id: i64,
+    pub owner: &'a OrgInfo,
+    /// The licensee name on the owner's own license; usage under other licensees goes to
+    /// appendices.
+    pub owner_licensee: &'a str,
+    pub interval_start: DateTime<Utc>,
+    pub interval_end: DateTime<Utc>,
+    pub generated_at: DateTime<Utc>,
+    pub organizations: &'a [OrgInfo],
+    pub servers: &'a [ServerInfo],
+    pub usage: &'a [UsageMax],
+    pub weights: &'a [Weight],
+}
+
+fn vspc_datetime<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    let base = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let (head, offset) = base.split_at(base.len() - 6);
+    s.serialize_str(&format!("{head}.{:07}{offset}", t.timestamp_subsec_nanos() / 100))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SingleLicenseReport {
+    pub report_status: String,
+    pub report_parameters: LicenseReportParameters,
+    pub report_summary: LicenseReportSummary,
+    pub organizations_usage: Vec<OrganizationLicenseUsage>,
+    pub not_collected_cloud_servers: Vec<String>,
+    pub cloned_cloud_servers: Vec<String>,
+    pub unsupported_cloud_servers: Vec<String>,
+    pub usage_details: Vec<OrganizationUsageOfLicensesWithSameSupportId>,
+    pub appendices: Vec<LicenseReportAppendix>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseReportParameters {
+    pub report_id: i64,
+    pub organization_name: String,
+    pub organization_uid: Uuid,
+    pub license_company_name: String,
+    #[serde(serialize_with = "vspc_datetime")]
+    pub generation_date: DateTime<Utc>,
+    pub report_interval: LicenseReportInterval,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseReportInterval {
+    #[serde(serialize_with = "vspc_datetime")]
+    pub start_of_interval: DateTime<Utc>,
+    #[serde(serialize_with = "vspc_datetime")]
+    pub end_of_interval: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseReportSummary {
+    pub total_points: f64,
+    pub products_usage: Vec<TotalProductLicenseUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TotalProductLicenseUsage {
+    pub product_type: String,
+    pub total_points: f64,
+    pub license_edition: String,
+    pub workload_usage: Vec<WorkloadLicenseUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadLicenseUsage {
+    pub workload_type: String,
+    pub description: String,
+    pub initial_count: u64,
+    pub reported_count: u64,
+    pub new_count: u64,
+    /// The weight when the type has one; the largest bucket's otherwise.
+    pub weight: f64,
+    pub used_points: f64,
+    pub workloads_by_platform: Vec<WorkloadLicenseUsageByPlatform>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadLicenseUsageByPlatform {
+    pub type_id: String,
+    pub description: String,
+    pub objects_by_weight: Vec<WorkloadLicenseUsageByWeight>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadLicenseUsageByWeight {
+    pub weight: f64,
+    pub initial_count: u64,
+    pub reported_count: u64,
+    pub new_count: u64,
+    pub used_points: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationLicenseUsage {
+    pub organization_type: String,
+    pub organization_name: String,
+    pub organization_uid: Uuid,
+    pub used_points: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationUsageOfLicensesWithSameSupportId {
+    pub organization_name: String,
+    pub organization_uid: Uuid,
+    pub support_id: Option<String>,
+    pub not_collected_client_servers: Vec<String>,
+    pub cloned_client_servers: Vec<String>,
+    pub unsupported_client_servers: Vec<String>,
+    pub usage_by_license_and_product: Vec<ProductLicenseUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductLicenseUsage {
+    pub license_id: Option<String>,
+    pub product_type: String,
+    pub license_edition: Option<String>,
+    pub used_points: f64,
+    pub workload_usage: Vec<WorkloadLicenseUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseReportAppendix {
+    pub license_company_name: String,
+    pub appendix_summary: LicenseReportSummary,
+    pub organizations_usage: Vec<OrganizationLicenseUsage>,
+    pub not_collected_cloud_servers: Vec<String>,
+    pub cloned_cloud_servers: Vec<String>,
+    pub unsupported_cloud_servers: Vec<String>,
+    pub usage_details: Vec<OrganizationUsageOfLicensesWithSameSupportId>,
+}
+
+/// A human description of a workload type, as the report prints it.
+pub fn describe(workload_type: &str) -> &'static str {
+    match workload_type {
+        "VAC_Server_Agent" => "Server agents managed by the console",
+        "VAC_Workstation_Agent" => "Workstation agents managed by the console",
+        "VBR_VM" => "Virtual machines",
+        "VBR_Server_Agent" => "Server agents",
+        "VBR_Workstation_Agent" => "Workstation agents",
+        "VBR_Application_Plugins" => "Enterprise application plug-ins",
+        "VBR_Cloud_VM" => "Cloud machines",
+        "VBR_Cloud_Database" => "Cloud databases",
+        "VBR_Cloud_File_Share" => "Cloud file shares",
+        "VBR_NAS_Backup" => "File shares (per 500 GB)",
+        "VBR_NAS_Server" => "File servers",
+        "VBR_Tape_Backup" => "Tape backups",
+        "VBR_Tape_Server" => "Tape servers",
+        "CC_VM_Backup" => "Cloud Connect backups of virtual machines",
+        "CC_VM_Replica" => "Cloud Connect replicas",
+        "CC_Server_Backup" => "Cloud Connect backups of servers",
+        "CC_Workstation_Backup" => "Cloud Connect backups of workstations",
+        "VB365_User" => "Microsoft 365 users",
+        "VONE_VM" => "Monitored virtual machines",
+        "VONE_Cloud_VM" => "Monitored cloud machines",
+        "VONE_Server_Agent" => "Monitored server agents",
+        "VONE_Workstation_Agent" => "Monitored workstation agents",
+        "VONE_Nas_Backup" => "Monitored file shares",
+        "VONE_Cloud_File_Share" => "Monitored cloud file shares",
+        "VONE_Cloud_Database" => "Monitored cloud databases",
+        "VONE_Tape_Backup" => "Monitored tape backups",
+        "VONE_User" => "Monitored users",
+        _ => "Other workloads",
+    }
+}
+
+/// One charged line: a server's usage for one consumer, workload type, platform and weight.
+#[derive(Debug, Clone)]
+struct Row<'a> {
+    server: &'a ServerInfo,
+    /// The organization line the usage is attributed to (company, reseller or provider).
+    line: &'a OrgInfo,
+    /// The consumer organization itself (for usage details).
+    consumer: &'a OrgInfo,
+    workload_type: &'a str,
+    platform: &'a str,
+    weight: f64,
+    used: u64,
+    new: u64,
+}
+
+impl Row<'_> {
+    fn points(&self) -> f64 {
+        self.used as f64 * self.weight
+    }
+    fn edition(&self) -> &str {
+        self.server.license.as_ref().map(|l| l.edition.as_str()).unwrap_or("")
+    }
+}
+
+/// Totals per workload type from rows, nested by platform and weight, in a stable order.
+fn workloads(rows: &[&Row<'_>]) -> Vec<WorkloadLicenseUsage> {
+    // workload type → platform → weight bits → (used, new)
+    let mut tree: BTreeMap<&str, BTreeMap<&str, BTreeMap<u64, (f64, u64, u64)>>> = BTreeMap::new();
+    for r in rows {
+        let slot = tree
+            .entry(r.workload_type)
+            .or_default()
+            .entry(r.platform)
+            .or_default()
+            .entry(r.weight.to_bits())
+            .or_insert((r.weight, 0, 0));
+        slot.1 += r.used;
+        slot.2 += r.new;
+    }
+    tree.into_iter()
+        .map(|(workload_type, platforms)| {
+            let mut initial = 0;
+            let mut new = 0;
+            let mut points = 0.0;
+            let mut weights = Vec::new();
+            let by_platform = platforms
+                .into_iter()
+                .map(|(platform, buckets)| WorkloadLicenseUsageByPlatform {
+                    type_id: platform.to_string(),
+                    description: platform.replace('_', " "),
+                    objects_by_weight: buckets
+                        .into_values()
+                        .map(|(weight, used, fresh)| {
+                            initial += used;
+                            new += fresh;
+                            points += used as f64 * weight;
+                            weights.push(weight);
+                            WorkloadLicenseUsageByWeight {
+                                weight,
+                                initial_count: used,
+                                reported_count: used,
+                                new_count: fresh,
+                                used_points: used as f64 * weight,
+                            }
+                        })
+                        .collect(),
+                })
+                .collect();
+            WorkloadLicenseUsage {
+                workload_type: workload_type.to_string(),
+                description: describe(workload_type).to_string(),
+                initial_count: initial,
+                reported_count: initial,
+                new_count: new,
+                weight: weights.iter().copied().fold(0.0, f64::max),
+                used_points: points,
+                workloads_by_platform: by_platform,
+            }
+        })
+        .collect()
+}
+
+fn summary(rows: &[&Row<'_>]) -> LicenseReportSummary {
+    let mut by_product: BTreeMap<(&str, &str), Vec<&Row<'_>>> = BTreeMap::new();
+    for r in rows {
+        by_product.entry((r.server.product.as_str(), r.edition())).or_default().push(r);
+    }
+    let products_usage: Vec<TotalProductLicenseUsage> = by_product
+        .into_iter()
+        .map(|((product, edition), rows)| {
+            let workload_usage = workloads(&rows);
+            TotalProductLicenseUsage {
+                product_type: product.to_string(),
+                total_points: workload_usage.iter().map(|w| w.used_points).sum(),
+                license_edition: edition.to_string(),
+                workload_usage,
+            }
+        })
+        .collect();
+    LicenseReportSummary {
+        total_points: products_usage.iter().map(|p| p.total_points).sum(),
+        products_usage,
+    }
+}
+
+fn organizations_usage(rows: &[&Row<'_>]) -> Vec<OrganizationLicenseUsage> {
+    let mut lines: BTreeMap<(u8, &str, Uuid), f64> = BTreeMap::new();
+    for r in rows {
+        let order = match r.line.kind {
+            OrgKind::Company => 0,
+            OrgKind::Reseller => 1,
+            OrgKind::Provider => 2,
+        };
+        *lines.entry((order, r.line.name.as_str(), r.line.uid)).or_default() += r.points();
+    }
+    lines
+        .into_iter()
+        .map(|((order, name, uid), points)| OrganizationLicenseUsage {
+            organization_type: match order {
+                0 => "Company",
+                1 => "Reseller",
+                _ => "Provider",
+            }
+            .to_string(),
+            organization_name: name.to_string(),
+            organization_uid: uid,
+            used_points: points,
+        })
+        .collect()
+}
+
+fn usage_details(rows: &[&Row<'_>], excluded: &[(&OrgInfo, &ServerInfo, Exclusion)]) -> Vec<OrganizationUsageOfLicensesWithSameSupportId> {
+    type Key<'k> = (&'k str, Uuid, Option<String>);
+    let mut groups: BTreeMap<Key<'_>, Vec<&Row<'_>>> = BTreeMap::new();
+    for r in rows {
+        let support = r.server.license.as_ref().and_then(|l| l.support_id.clone());
+        groups.entry((r.consumer.name.as_str(), r.consumer.uid, support)).or_default().push(r);
+    }
+    let mut out: BTreeMap<Key<'_>, OrganizationUsageOfLicensesWithSameSupportId> = groups
+        .into_iter()
+        .map(|(key, rows)| {
+            let mut by_license: BTreeMap<(Option<String>, &str, &str), Vec<&Row<'_>>> = BTreeMap::new();
+            for r in &rows {
+                let license = r.server.license.as_ref().and_then(|l| l.license_id).map(|u| u.to_string());
+                by_license.entry((license, r.server.product.as_str(), r.edition())).or_default().push(r);
+            }
+            let usage = by_license
+                .into_iter()
+                .map(|((license_id, product, edition), rows)| {
+                    let workload_usage = workloads(&rows);
+                    ProductLicenseUsage {
+                        license_id,
+                        product_type: product.to_string(),
+                        license_edition: Some(edition.to_string()).filter(|e| !e.is_empty()),
+                        used_points: workload_usage.iter().map(|w| w.used_points).sum(),
+                        workload_usage,
+                    }
+                })
+                .collect();
+            let entry = OrganizationUsageOfLicensesWithSameSupportId {
+                organization_name: key.0.to_string(),
+                organization_uid: key.1,
+                support_id: key.2.clone(),
+                not_collected_client_servers: Vec::new(),
+                cloned_client_servers: Vec::new(),
+                unsupported_client_servers: Vec::new(),
+                usage_by_license_and_product: usage,
+            };
+            (key, entry)
+        })
+        .collect();
+    for (org, server, why) in excluded {
+        if server.product == "CloudConnect" {
+            continue;
+        }
+        let support = server.license.as_ref().and_then(|l| l.support_id.clone());
+        let entry = out.entry((org.name.as_str(), org.uid, support.clone())).or_insert_with(|| {
+            OrganizationUsageOfLicensesWithSameSupportId {
+                organization_name: org.name.clone(),
+                organization_uid: org.uid,
+                support_id: support,
+                not_collected_client_servers: Vec::new(),
+                cloned_client_servers: Vec::new(),
+                unsupported_client_servers: Vec::new(),
+                usage_by_license_and_product: Vec::new(),
+            }
+        });
+        let list = match why {
+            Exclusion::NotCollected => &mut entry.not_collected_client_servers,
+            Exclusion::Cloned => &mut entry.cloned_client_servers,
+            Exclusion::Unsupported => &mut entry.unsupported_client_servers,
+        };
+        if !list.contains(&server.name) {
+            list.push(server.name.clone());
+        }
+    }
+    out.into_values().collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exclusion {
+    NotCollected,
+    Cloned,
+    Unsupported,
+}
+
+fn cloud_list(excluded: &[(&OrgInfo, &ServerInfo, Exclusion)], why: Exclusion) -> Vec<String> {
+    let mut names: Vec<String> = excluded
+        .iter()
+        .filter(|(_, s, w)| *w == why && s.product == "CloudConnect")
+        .map(|(_, s, _)| s.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The organizations inside `owner`'s part of the tree (the owner included).
+pub fn subtree(owner: Uuid, orgs: &[OrgInfo]) -> BTreeMap<Uuid, &OrgInfo> {
+    let mut inside: BTreeMap<Uuid, &OrgInfo> = orgs.iter().filter(|o| o.uid == owner).map(|o| (o.uid, o)).collect();
+    loop {
+        let before = inside.len();
+        for o in orgs {
+            if o.parent.is_some_and(|p| inside.contains_key(&p)) {
+                inside.insert(o.uid, o);
+            }
+        }
+        if inside.len() == before {
+            return inside;
+        }
+    }
+}
+
+/// Builds one owner's report for the month.
+pub fn build(input: &ReportInput<'_>) -> SingleLicenseReport {
+    let scope = subtree(input.owner.uid, input.organizations);
+    let servers: BTreeMap<Uuid, &ServerInfo> = input.servers.iter().map(|s| (s.uid, s)).collect();
+
+    // The line a consumer's usage is reported on: in the provider's report, companies of a
+    // reseller roll up into that reseller's line.
+    let line_of = |consumer: &OrgInfo| -> Option<&OrgInfo> {
+        match (input.owner.kind, consumer.kind) {
+            (OrgKind::Provider, OrgKind::Company) => {
+                let parent = consumer.parent.and_then(|p| scope.get(&p).copied());
+                match parent {
+                    Some(p) if p.kind == OrgKind::Reseller => Some(p),
+                    _ => scope.get(&consumer.uid).copied(),
+                }
+            }
+            _ => scope.get(&consumer.uid).copied(),
+        }
+    };
+
+    let mut main: Vec<Row<'_>> = Vec::new();
+    let mut appendix: BTreeMap<&str, Vec<Row<'_>>> = BTreeMap::new();
+    let mut excluded: Vec<(&OrgInfo, &ServerInfo, Exclusion)> = Vec::new();
+    let mut excluded_appendix: BTreeMap<&str, Vec<(&OrgInfo, &ServerInfo, Exclusion)>> = BTreeMap::new();
+
+    for u in input.usage {
+        let (Some(server), Some(consumer)) = (servers.get(&u.server_uid).copied(), scope.get(&u.organization_uid).copied()) else {
+            continue;
+        };
+        let Some(line) = line_of(consumer) else { continue };
+        let licensee = server.license.as_ref().map(|l| l.licensee.as_str()).filter(|l| !l.is_empty());
+        let in_appendix = licensee.filter(|l| *l != input.owner_licensee);
+        let why = if !server.collected {
+            Some(Exclusion::NotCollected)
+        } else if server.cloned {
+            Some(Exclusion::Cloned)
+        } else if server.unsupported {
+            Some(Exclusion::Unsupported)
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            match in_appendix {
+                Some(l) => excluded_appendix.entry(l).or_default().push((consumer, server, why)),
+                None => excluded.push((consumer, server, why)),
+            }
+            continue;
+        }
+        if u.used == 0 && u.new == 0 {
+            continue;
+        }
+        let edition = server.license.as_ref().map(|l| l.edition.as_str()).unwrap_or("");
+        let weight = lookup(input.weights, &server.product, edition, &u.workload_type).unwrap_or(0.0);
+        let row = Row {
+            server,
+            line,
+            consumer,
+            workload_type: &u.workload_type,
+            platform: &u.platform,
+            weight,
+            used: u.used,
+            new: u.new,
+        };
+        match in_appendix {
+            Some(l) => appendix.entry(l).or_default().push(row),
+            None => main.push(row),
+        }
+    }
+    // Servers that sent nothing for the month are listed under their owner, to be reported by
+    // hand.
+    for server in input.servers.iter().filter(|s| !s.collected) {
+        let Some(owner) = scope.get(&server.organization_uid).copied() else { continue };
+        if excluded.iter().chain(excluded_appendix.values().flatten()).any(|(_, s, _)| s.uid == server.uid) {
+            continue;
+        }
+        let licensee = server.license.as_ref().map(|l| l.licensee.as_str()).filter(|l| !l.is_empty());
+        match licensee.filter(|l| *l != input.owner_licensee) {
+            Some(l) => excluded_appendix.entry(l).or_default().push((owner, server, Exclusion::NotCollected)),
+            None => excluded.push((owner, server, Exclusion::NotCollected)),
+        }
+    }
+
+    let main_refs: Vec<&Row<'_>> = main.iter().collect();
+    let mut licensees: Vec<&str> = appendix.keys().copied().collect();
+    licensees.extend(excluded_appendix.keys().copied());
+    licensees.sort_unstable();
+    licensees.dedup();
+    let appendices = licensees
+        .into_iter()
+        .map(|licensee| {
+            let rows: Vec<&Row<'_>> = appendix.get(licensee).map(|v| v.iter().collect()).unwrap_or_default();
+            let ex = excluded_appendix.get(licensee).cloned().unwrap_or_default();
+            LicenseReportAppendix {
+                license_company_name: licensee.to_string(),
+                appendix_summary: summary(&rows),
+                organizations_usage: organizations_usage(&rows),
+                not_collected_cloud_servers: cloud_list(&ex, Exclusion::NotCollected),
+                cloned_cloud_servers: cloud_list(&ex, Exclusion::Cloned),
+                unsupported_cloud_servers: cloud_list(&ex, Exclusion::Unsupported),
+                usage_details: usage_details(&rows, &ex),
+            }
+        })
+        .collect();
+
+    SingleLicenseReport {
+        report_status: "ApprovalRequired".into(),
+        report_parameters: LicenseReportParameters {
+            report_id: input.report_id,
+            organization_name: input.owner.name.clone(),
+            organization_uid: input.owner.uid,
+            license_company_name: input.owner_licensee.to_string(),
+            generation_date: input.generated_at,
+            report_interval: LicenseReportInterval {
+                start_of_interval: input.interval_start,
+                end_of_interval: input.interval_end,
+            },
+        },
+        report_summary: summary(&main_refs),
+        organizations_usage: organizations_usage(&main_refs),
+        not_collected_cloud_servers: cloud_list(&excluded, Exclusion::NotCollected),
+        cloned_cloud_servers: cloud_list(&excluded, Exclusion::Cloned),
+        unsupported_cloud_servers: cloud_list(&excluded, Exclusion::Unsupported),
+        usage_details: usage_details(&main_refs, &excluded),
+        appendices,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::default_weights;
+    use chrono::TimeZone;
+
+    fn org(name: &str, kind: OrgKind, parent: Option<Uuid>) -> OrgInfo {
+        OrgInfo { uid: Uuid::new_v4(), name: name.into(), kind, parent }
+    }
+
+    fn server(name: &str, product: &str, edition: &str, licensee: &str) -> ServerInfo {
+        ServerInfo {
+            uid: Uuid::new_v4(),
+            name: name.into(),
+            product: product.into(),
+            organization_uid: Uuid::nil(),
+            license: Some(ServerLicenseRef {
+                license_id: Some(Uuid::new_v4()),
+                support_id: Some("0123456".into()),
+                edition: edition.into(),
+                licensee: licensee.into(),
+            }),
+            collected: true,
+            cloned: false,
+            unsupported: false,
+        }
+    }
+
+    fn usage(s: &ServerInfo, o: &OrgInfo, wt: &str, used: u64, new: u64) -> UsageMax {
+        UsageMax {
+            server_uid: s.uid,
+            organization_uid: o.uid,
+            workload_type: wt.into(),
+            platform: "vSphere".into(),
+            used,
+            new,
+        }
+    }
+
+    struct Fleet {
+        orgs: Vec<OrgInfo>,
+        servers: Vec<ServerInfo>,
+        usage: Vec<UsageMax>,
+    }
+
+    /// Provider P, reseller R with company RC, direct company C, and a company with its own
+    /// contract (appendix).
+    fn fleet() -> Fleet {
+        let p = org("Provider", OrgKind::Provider, None);
+        let r = org("Reseller", OrgKind::Reseller, Some(p.uid));
+        let rc = org("Reseller Co", OrgKind::Company, Some(r.uid));
+        let c = org("Direct Co", OrgKind::Company, Some(p.uid));
+        let own = org("Own Contract Co", OrgKind::Company, Some(p.uid));
+        let site = server("cc-1", "CloudConnect", "", "Provider Licensee");
+        let vbr_c = server("vbr-c", "BackupAndReplication", "Enterprise Plus", "Provider Licensee");
+        let vbr_rc = server("vbr-rc", "BackupAndReplication", "Standard", "Provider Licensee");
+        let vbr_own = server("vbr-own", "BackupAndReplication", "Enterprise", "Own Contract Co");
+        let m365 = server("m365", "VB365", "", "Provider Licensee");
+        let mut lost = server("vbr-lost", "BackupAndReplication", "Standard", "Provider Licensee");
+        lost.collected = false;
+        let mut silent = server("vbr-silent", "BackupAndReplication", "Standard", "Provider Licensee");
+        silent.collected = false;
+        silent.organization_uid = c.uid;
+        let usage = vec![
+            usage(&site, &c, "CC_VM_Backup", 10, 2),
+            usage(&site, &rc, "CC_VM_Replica", 3, 0),
+            usage(&vbr_c, &c, "VBR_VM", 7, 1),
+            usage(&vbr_rc, &rc, "VBR_VM", 4, 0),
+            usage(&vbr_own, &own, "VBR_VM", 20, 0),
+            usage(&m365, &c, "VB365_User", 9, 0),
+            usage(&m365, &p, "VB365_User", 0, 0),
+            usage(&lost, &c, "VBR_VM", 50, 0),
+        ];
+        Fleet {
+            orgs: vec![p, r, rc, c, own],
+            servers: vec![site, vbr_c, vbr_rc, vbr_own, m365, lost, silent],
+            usage,
+        }
+    }
+
+    fn report(f: &Fleet, owner: usize, licensee: &str) -> SingleLicenseReport {
+        let weights = default_weights();
+        let t = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        build(&ReportInput {
+            report_id: 1,
+            owner: &f.orgs[owner],
+            owner_licensee: licensee,
+            interval_start: Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap(),
+            interval_end: Utc.with_ymd_and_hms(2026, 10, 31, 23, 59, 59).unwrap(),
+            generated_at: t,
+            organizations: &f.orgs,
+            servers: &f.servers,
+            usage: &f.usage,
+            weights: &weights,
+        })
+    }
+
+    #[test]
+    fn points_are_counts_times_weights_and_new_workloads_are_free() {
+        let f = fleet();
+        let r = report(&f, 0, "Provider Licensee");
+        // CC backup 10×5 + replica 3×10 + VBR Enterprise Plus 7×11 + Standard 4×5 + M365 9×1.5
+        assert_eq!(r.report_summary.total_points, 50.0 + 30.0 + 77.0 + 20.0 + 13.5);
+        let cc = r.report_summary.products_usage.iter().find(|p| p.product_type == "CloudConnect").unwrap();
+        let backup = cc.workload_usage.iter().find(|w| w.workload_type == "CC_VM_Backup").unwrap();
+        assert_eq!((backup.initial_count, backup.new_count, backup.used_points), (10, 2, 50.0));
+    }
+
+    #[test]
+    fn totals_by_product_and_by_organization_agree() {
+        let f = fleet();
+        for (owner, licensee) in [(0, "Provider Licensee"), (1, "Provider Licensee")] {
+            let r = report(&f, owner, licensee);
+            let by_org: f64 = r.organizations_usage.iter().map(|o| o.used_points).sum();
+            let by_product: f64 = r.report_summary.products_usage.iter().map(|p| p.total_points).sum();
+            assert!((by_org - r.report_summary.total_points).abs() < 1e-9);
+            assert!((by_product - r.report_summary.total_points).abs() < 1e-9);
+            let by_detail: f64 = r.usage_details.iter().flat_map(|d| &d.usage_by_license_and_product).map(|u| u.used_points).sum();
+            assert!((by_detail - r.report_summary.total_points).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn resellers_roll_up_in_the_provider_report_and_own_their_report() {
+        let f = fleet();
+        let provider = report(&f, 0, "Provider Licensee");
+        let reseller_line = provider.organizations_usage.iter().find(|o| o.organization_type == "Reseller").unwrap();
+        assert_eq!(reseller_line.organization_uid, f.orgs[1].uid);
+        assert_eq!(reseller_line.used_points, 30.0 + 20.0);
+        assert!(provider.organizations_usage.iter().all(|o| o.organization_uid != f.orgs[2].uid));
+
+        let reseller = report(&f, 1, "Provider Licensee");
+        assert_eq!(reseller.report_summary.total_points, 50.0);
+        assert_eq!(reseller.organizations_usage.len(), 1);
+        assert_eq!(reseller.organizations_usage[0].organization_uid, f.orgs[2].uid);
+    }
+
+    #[test]
+    fn other_licensees_go_to_appendices_and_lost_servers_are_listed_not_counted() {
+        let f = fleet();
+        let r = report(&f, 0, "Provider Licensee");
+        assert_eq!(r.appendices.len(), 1);
+        assert_eq!(r.appendices[0].license_company_name, "Own Contract Co");
+        assert_eq!(r.appendices[0].appendix_summary.total_points, 20.0 * 9.0);
+        let lost: Vec<&String> = r.usage_details.iter().flat_map(|d| &d.not_collected_client_servers).collect();
+        assert_eq!(lost, vec!["vbr-lost", "vbr-silent"]);
+        // Zero usage leaves the provider's own line out.
+        assert!(r.organizations_usage.iter().all(|o| o.organization_type != "Provider"));
+    }
+
+    #[test]
+    fn one_license_on_several_servers_is_summed() {
+        let mut f = fleet();
+        let shared = f.servers[1].license.clone();
+        f.servers[2].license = shared.clone();
+        f.servers[2].license.as_mut().unwrap().edition = "Enterprise Plus".into();
+        let r = report(&f, 0, "Provider Licensee");
+        let lines: Vec<&ProductLicenseUsage> = r
+            .usage_details
+            .iter()
+            .flat_map(|d| &d.usage_by_license_and_product)
+            .filter(|u| u.license_id == shared.as_ref().unwrap().license_id.map(|x| x.to_string()))
+            .collect();
+        // Two consumers (Direct Co and Reseller Co) each have a detail line for the license.
+        assert_eq!(lines.iter().map(|l| l.used_points).sum::<f64>(), 7.0 * 11.0 + 4.0 * 11.0);
+    }
+
+    #[test]
+    fn report_serializes_with_contract_names() {
+        let f = fleet();
+        let v = serde_json::to_value(report(&f, 0, "Provider Licensee")).unwrap();
+        assert_eq!(v["reportStatus"], "ApprovalRequired");
+        assert_eq!(v["reportParameters"]["generationDate"], "2026-11-01T00:00:00.0000000+00:00");
+        assert!(v["reportSummary"]["productsUsage"][0]["workloadUsage"][0]["workloadsByPlatform"][0]["objectsByWeight"].is_array());
+    }
+}
