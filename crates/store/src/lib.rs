@@ -183,6 +183,47 @@ pub trait Store: Send + Sync + 'static {
     async fn agent_by_token(&self, digest: &str) -> StoreResult<Option<Agent>>;
     async fn touch_agent(&self, uid: Uuid, seen_at: DateTime<Utc>) -> StoreResult<()>;
 
+    // --- usage ------------------------------------------------------------------------------
+
+    /// Stores samples in one transaction. A sample that is already stored with the same counts
+    /// is skipped (resending changes nothing); the same key with other counts is a
+    /// [`StoreError::Conflict`] and nothing is stored. Returns how many were new.
+    async fn insert_usage_samples(&self, samples: &[UsageSample]) -> StoreResult<u64>;
+    /// Maxima of each counter per (server, organization, workload type, platform) over samples
+    /// taken in `[start, end)`.
+    async fn usage_maxima(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> StoreResult<Vec<UsageAggregate>>;
+    /// The latest sample per (server, organization, workload type, platform) in `[start, end)`.
+    async fn usage_latest(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> StoreResult<Vec<UsageAggregate>>;
+
+    // --- points weights ---------------------------------------------------------------------
+
+    async fn weights(&self) -> StoreResult<Vec<WeightRow>>;
+    /// Inserts or replaces one row.
+    async fn set_weight(&self, row: &WeightRow) -> StoreResult<()>;
+    /// Inserts the rows that are not there yet (used to seed defaults); returns how many.
+    async fn seed_weights(&self, rows: &[WeightRow]) -> StoreResult<u64>;
+
+    // --- reports ----------------------------------------------------------------------------
+
+    /// The id the next report of (owner, month) will get (its existing id if one exists).
+    async fn report_id_for(&self, owner_uid: Uuid, month: &str) -> StoreResult<i64>;
+    /// Stores a generated report unless the month's report for that owner is approved.
+    async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite>;
+    async fn report(&self, id: i64) -> StoreResult<Option<ReportRecord>>;
+    /// Every report, newest month first, then by id.
+    async fn reports(&self) -> StoreResult<Vec<ReportRecord>>;
+    /// Moves a report from `from` to `to` with its new document; false if it was not in `from`.
+    async fn transition_report(
+        &self,
+        id: i64,
+        from: ReportStatus,
+        to: ReportStatus,
+        document: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn report_auto_approve(&self, owner_uid: Uuid) -> StoreResult<Option<bool>>;
+    async fn set_report_auto_approve(&self, owner_uid: Uuid, auto_approve: bool) -> StoreResult<()>;
+
     // --- job leases -------------------------------------------------------------------------
 
     /// Takes (or renews) the lease `name` for `holder` until `until`, unless another holder's

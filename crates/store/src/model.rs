@@ -369,3 +369,91 @@ pub struct EnrollmentToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
+
+/// One usage sample: how many workloads of a type an organization had on a server at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageSample {
+    pub server_uid: Uuid,
+    /// The organization whose workloads these are (for a Cloud Connect site: the tenant).
+    pub organization_uid: Uuid,
+    pub workload_type: String,
+    /// Platform type id (`vSphere`, `HyperV`, …; `Any` when the product does not say).
+    pub platform: String,
+    pub sampled_at: DateTime<Utc>,
+    /// Licensed workloads counted against the license.
+    pub used: i64,
+    /// Workloads first protected this calendar month (free until the 1st).
+    pub new: i64,
+    /// Tenant workloads running on the tenant's own rental license (never charged).
+    pub rental: i64,
+}
+
+/// Per server, organization, workload type and platform: a month's maxima or latest counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageAggregate {
+    pub server_uid: Uuid,
+    pub organization_uid: Uuid,
+    pub workload_type: String,
+    pub platform: String,
+    pub used: i64,
+    pub new: i64,
+    pub rental: i64,
+}
+
+/// One row of the points weights table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightRow {
+    pub product: String,
+    /// `*` for any edition.
+    pub edition: String,
+    pub workload_type: String,
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStatus {
+    ApprovalRequired,
+    Finalization,
+    Approved,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::ApprovalRequired => "ApprovalRequired",
+            ReportStatus::Finalization => "Finalization",
+            ReportStatus::Approved => "Approved",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ApprovalRequired" => Some(Self::ApprovalRequired),
+            "Finalization" => Some(Self::Finalization),
+            "Approved" => Some(Self::Approved),
+            _ => None,
+        }
+    }
+}
+
+/// A stored monthly report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRecord {
+    pub id: i64,
+    pub owner_uid: Uuid,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub status: ReportStatus,
+    pub generated_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+    /// The `SingleLicenseReport` document.
+    pub document: serde_json::Value,
+}
+
+/// What storing a generated report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportWrite {
+    Created(i64),
+    Replaced(i64),
+    /// The month's report is approved and stays as it is.
+    KeptApproved(i64),
+}

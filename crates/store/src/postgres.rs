@@ -103,6 +103,32 @@ fn action_from_row(row: &PgRow) -> StoreResult<ActionRecord> {
     })
 }
 
+fn aggregate_from_row(row: &PgRow) -> StoreResult<UsageAggregate> {
+    Ok(UsageAggregate {
+        server_uid: row.try_get("server_uid")?,
+        organization_uid: row.try_get("organization_uid")?,
+        workload_type: row.try_get("workload_type")?,
+        platform: row.try_get("platform")?,
+        used: row.try_get("used")?,
+        new: row.try_get("new")?,
+        rental: row.try_get("rental")?,
+    })
+}
+
+fn report_from_row(row: &PgRow) -> StoreResult<ReportRecord> {
+    let status: String = row.try_get("status")?;
+    Ok(ReportRecord {
+        id: row.try_get("id")?,
+        owner_uid: row.try_get("owner_uid")?,
+        month: row.try_get("month")?,
+        status: ReportStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("report status {status:?}")))?,
+        generated_at: row.try_get("generated_at")?,
+        approved_at: row.try_get("approved_at")?,
+        document: row.try_get("document")?,
+    })
+}
+
 fn server_from_row(row: &PgRow) -> StoreResult<ManagedServer> {
     let kind: String = row.try_get("kind")?;
     Ok(ManagedServer {
@@ -777,6 +803,264 @@ impl Store for PgStore {
             .await?;
         Ok(())
     }
+    async fn insert_usage_samples(&self, samples: &[UsageSample]) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for s in samples {
+            let existing = sqlx::query(
+                "SELECT used_count, new_count, rental_count FROM usage_samples WHERE server_uid = $1 \
+                 AND organization_uid = $2 AND workload_type = $3 AND platform = $4 AND sampled_at = $5",
+            )
+            .bind(s.server_uid)
+            .bind(s.organization_uid)
+            .bind(&s.workload_type)
+            .bind(&s.platform)
+            .bind(s.sampled_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                let same = row.try_get::<i64, _>("used_count")? == s.used
+                    && row.try_get::<i64, _>("new_count")? == s.new
+                    && row.try_get::<i64, _>("rental_count")? == s.rental;
+                if same {
+                    continue;
+                }
+                return Err(StoreError::Conflict(format!(
+                    "a different sample for {} {} at {} is already stored",
+                    s.server_uid, s.workload_type, s.sampled_at
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO usage_samples (server_uid, organization_uid, workload_type, platform, \
+                 sampled_at, used_count, new_count, rental_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(s.server_uid)
+            .bind(s.organization_uid)
+            .bind(&s.workload_type)
+            .bind(&s.platform)
+            .bind(s.sampled_at)
+            .bind(s.used)
+            .bind(s.new)
+            .bind(s.rental)
+            .execute(&mut *tx)
+            .await?;
+            inserted += 1;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn usage_maxima(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> StoreResult<Vec<UsageAggregate>> {
+        let rows = sqlx::query(
+            "SELECT server_uid, organization_uid, workload_type, platform, MAX(used_count) AS used, \
+             MAX(new_count) AS new, MAX(rental_count) AS rental FROM usage_samples \
+             WHERE sampled_at >= $1 AND sampled_at < $2 \
+             GROUP BY server_uid, organization_uid, workload_type, platform \
+             ORDER BY server_uid, organization_uid, workload_type, platform",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(aggregate_from_row).collect()
+    }
+
+    async fn usage_latest(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> StoreResult<Vec<UsageAggregate>> {
+        let rows = sqlx::query(
+            "SELECT s.server_uid, s.organization_uid, s.workload_type, s.platform, \
+             s.used_count AS used, s.new_count AS new, s.rental_count AS rental \
+             FROM usage_samples s JOIN ( \
+               SELECT server_uid, organization_uid, workload_type, platform, MAX(sampled_at) AS at \
+               FROM usage_samples WHERE sampled_at >= $1 AND sampled_at < $2 \
+               GROUP BY server_uid, organization_uid, workload_type, platform) l \
+             ON s.server_uid = l.server_uid AND s.organization_uid = l.organization_uid \
+             AND s.workload_type = l.workload_type AND s.platform = l.platform AND s.sampled_at = l.at \
+             ORDER BY s.server_uid, s.organization_uid, s.workload_type, s.platform",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(aggregate_from_row).collect()
+    }
+
+    async fn weights(&self) -> StoreResult<Vec<WeightRow>> {
+        let rows = sqlx::query("SELECT * FROM points_weights ORDER BY product, workload_type, edition")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WeightRow {
+                    product: r.try_get("product")?,
+                    edition: r.try_get("edition")?,
+                    workload_type: r.try_get("workload_type")?,
+                    weight: r.try_get("weight")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_weight(&self, row: &WeightRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO points_weights (product, edition, workload_type, weight) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (product, edition, workload_type) DO UPDATE SET weight = excluded.weight",
+        )
+        .bind(&row.product)
+        .bind(&row.edition)
+        .bind(&row.workload_type)
+        .bind(row.weight)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn seed_weights(&self, rows: &[WeightRow]) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for row in rows {
+            n += sqlx::query(
+                "INSERT INTO points_weights (product, edition, workload_type, weight) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (product, edition, workload_type) DO NOTHING",
+            )
+            .bind(&row.product)
+            .bind(&row.edition)
+            .bind(&row.workload_type)
+            .bind(row.weight)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn report_id_for(&self, owner_uid: Uuid, month: &str) -> StoreResult<i64> {
+        sqlx::query("INSERT INTO report_ids (owner_uid, month) VALUES ($1, $2) ON CONFLICT (owner_uid, month) DO NOTHING")
+            .bind(owner_uid)
+            .bind(month)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT id FROM report_ids WHERE owner_uid = $1 AND month = $2")
+            .bind(owner_uid)
+            .bind(month)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
+        let mut tx = self.pool.begin().await?;
+        let existing: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, status FROM reports WHERE owner_uid = $1 AND month = $2")
+                .bind(report.owner_uid)
+                .bind(&report.month)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let outcome = match existing {
+            Some((id, status)) if status == ReportStatus::Approved.as_str() => ReportWrite::KeptApproved(id),
+            Some((id, _)) => {
+                sqlx::query(
+                    "UPDATE reports SET status = $1, generated_at = $2, approved_at = $3, document = $4 \
+                     WHERE id = $5 AND status <> 'Approved'",
+                )
+                .bind(report.status.as_str())
+                .bind(report.generated_at)
+                .bind(report.approved_at)
+                .bind(&report.document)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                ReportWrite::Replaced(id)
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(report.id)
+                .bind(report.owner_uid)
+                .bind(&report.month)
+                .bind(report.status.as_str())
+                .bind(report.generated_at)
+                .bind(report.approved_at)
+                .bind(&report.document)
+                .execute(&mut *tx)
+                .await?;
+                ReportWrite::Created(report.id)
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn report(&self, id: i64) -> StoreResult<Option<ReportRecord>> {
+        sqlx::query("SELECT * FROM reports WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(report_from_row)
+            .transpose()
+    }
+
+    async fn reports(&self) -> StoreResult<Vec<ReportRecord>> {
+        sqlx::query("SELECT * FROM reports ORDER BY month DESC, id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(report_from_row)
+            .collect()
+    }
+
+    async fn transition_report(
+        &self,
+        id: i64,
+        from: ReportStatus,
+        to: ReportStatus,
+        document: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let approved_at = (to == ReportStatus::Approved).then_some(at);
+        let done = sqlx::query(
+            "UPDATE reports SET status = $1, document = $2, approved_at = COALESCE($3, approved_at) \
+             WHERE id = $4 AND status = $5",
+        )
+        .bind(to.as_str())
+        .bind(document)
+        .bind(approved_at)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn report_auto_approve(&self, owner_uid: Uuid) -> StoreResult<Option<bool>> {
+        Ok(sqlx::query_scalar("SELECT auto_approve FROM report_settings WHERE owner_uid = $1")
+            .bind(owner_uid)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn set_report_auto_approve(&self, owner_uid: Uuid, auto_approve: bool) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO report_settings (owner_uid, auto_approve) VALUES ($1, $2) \
+             ON CONFLICT (owner_uid) DO UPDATE SET auto_approve = excluded.auto_approve",
+        )
+        .bind(owner_uid)
+        .bind(auto_approve)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn try_acquire_lease(
         &self,
         name: &str,

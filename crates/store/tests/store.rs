@@ -418,3 +418,97 @@ async fn license_slots_are_versioned_and_keep_history() {
         assert_eq!(store.license_events(server.uid).await.unwrap().len(), 2, "{backend:?}");
     }
 }
+
+fn sample(server: Uuid, org: Uuid, at: chrono::DateTime<Utc>, used: i64, new: i64) -> UsageSample {
+    UsageSample {
+        server_uid: server,
+        organization_uid: org,
+        workload_type: "VBR_VM".into(),
+        platform: "vSphere".into(),
+        sampled_at: at,
+        used,
+        new,
+        rental: 0,
+    }
+}
+
+#[tokio::test]
+async fn usage_samples_are_idempotent_and_aggregate_per_month() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let (server, org) = (Uuid::new_v4(), Uuid::new_v4());
+        let t0 = now() - Duration::days(3);
+        let samples = vec![
+            sample(server, org, t0, 10, 2),
+            sample(server, org, t0 + Duration::days(1), 14, 1),
+            sample(server, org, t0 + Duration::days(2), 12, 0),
+        ];
+        assert_eq!(store.insert_usage_samples(&samples).await.unwrap(), 3);
+        // Resending changes nothing.
+        assert_eq!(store.insert_usage_samples(&samples).await.unwrap(), 0);
+        // The same instant with other counts is refused and nothing of the batch is stored.
+        let clash = vec![
+            sample(server, org, t0 + Duration::days(10), 99, 0),
+            sample(server, org, t0, 11, 2),
+        ];
+        assert!(matches!(store.insert_usage_samples(&clash).await, Err(StoreError::Conflict(_))));
+        let range = (t0 - Duration::days(1), t0 + Duration::days(30));
+        let max = store.usage_maxima(range.0, range.1).await.unwrap();
+        assert_eq!(max.len(), 1);
+        assert_eq!((max[0].used, max[0].new), (14, 2), "{backend:?}: high-water marks");
+        let latest = store.usage_latest(range.0, range.1).await.unwrap();
+        assert_eq!((latest[0].used, latest[0].new), (12, 0), "{backend:?}: latest sample");
+        assert!(store.usage_maxima(t0 + Duration::days(5), t0 + Duration::days(6)).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn weights_seed_once_and_can_be_changed() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let row = WeightRow { product: "VB365".into(), edition: "*".into(), workload_type: "VB365_User".into(), weight: 1.5 };
+        assert_eq!(store.seed_weights(&[row.clone()]).await.unwrap(), 1);
+        store.set_weight(&WeightRow { weight: 2.0, ..row.clone() }).await.unwrap();
+        assert_eq!(store.seed_weights(&[row.clone()]).await.unwrap(), 0, "seeding keeps edits");
+        assert_eq!(store.weights().await.unwrap()[0].weight, 2.0, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn approved_reports_never_change() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let owner = Uuid::new_v4();
+        let id = store.report_id_for(owner, "2026-10").await.unwrap();
+        assert_eq!(store.report_id_for(owner, "2026-10").await.unwrap(), id);
+        assert_ne!(store.report_id_for(owner, "2026-09").await.unwrap(), id);
+        let record = ReportRecord {
+            id,
+            owner_uid: owner,
+            month: "2026-10".into(),
+            status: ReportStatus::ApprovalRequired,
+            generated_at: now(),
+            approved_at: None,
+            document: json!({"v": 1}),
+        };
+        assert_eq!(store.write_report(&record).await.unwrap(), ReportWrite::Created(id));
+        let v2 = ReportRecord { document: json!({"v": 2}), ..record.clone() };
+        assert_eq!(store.write_report(&v2).await.unwrap(), ReportWrite::Replaced(id));
+        assert!(store.transition_report(id, ReportStatus::ApprovalRequired, ReportStatus::Approved, &json!({"v": 2, "final": true}), now()).await.unwrap());
+        assert!(!store.transition_report(id, ReportStatus::ApprovalRequired, ReportStatus::Approved, &json!({}), now()).await.unwrap());
+        let v3 = ReportRecord { document: json!({"v": 3}), ..record.clone() };
+        assert_eq!(store.write_report(&v3).await.unwrap(), ReportWrite::KeptApproved(id));
+        let stored = store.report(id).await.unwrap().unwrap();
+        assert_eq!(stored.status, ReportStatus::Approved);
+        assert_eq!(stored.document, json!({"v": 2, "final": true}), "{backend:?}");
+        assert!(stored.approved_at.is_some());
+        assert_eq!(store.reports().await.unwrap().len(), 1);
+
+        assert_eq!(store.report_auto_approve(owner).await.unwrap(), None);
+        store.set_report_auto_approve(owner, true).await.unwrap();
+        assert_eq!(store.report_auto_approve(owner).await.unwrap(), Some(true));
+    }
+}
