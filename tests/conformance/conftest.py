@@ -160,7 +160,6 @@ class Tallyman:
         self.proc: Optional[subprocess.Popen] = None
         self.address: Optional[str] = None
         self._admin_token: Optional[str] = None
-        self._log_file = None
 
     # ---- life cycle ----------------------------------------------------------------------
 
@@ -180,19 +179,19 @@ class Tallyman:
         args = [str(self.binary), "serve", "--listen", "127.0.0.1:0", *self._store_args()]
         if self.force_async:
             args += ["--force-async", "true"]
-        self._log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._log_file,
-            env=_child_env({"TALLYMAN_ADMIN_PASSWORD": self.admin_password}),
-            bufsize=0,
-        )
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=_child_env({"TALLYMAN_ADMIN_PASSWORD": self.admin_password}),
+                bufsize=0,
+            )
         try:
             self.address = self._wait_for_listen_line()
         except Exception:
-            self._kill()
+            self.kill()
             raise
 
     def _wait_for_listen_line(self) -> str:
@@ -235,7 +234,7 @@ class Tallyman:
         try:
             code = self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            self._kill()
+            self.kill()
             pytest.fail(
                 f"server did not exit within {SHUTDOWN_TIMEOUT_S:.0f} s of SIGTERM" + self.log_tail(),
                 pytrace=False,
@@ -243,7 +242,7 @@ class Tallyman:
         self._close_pipes()
         return code
 
-    def _kill(self) -> None:
+    def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
@@ -252,9 +251,6 @@ class Tallyman:
     def _close_pipes(self) -> None:
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -392,7 +388,7 @@ def _launch(
         # Graceful shutdown: SIGTERM lets requests finish and the process exit cleanly.
         assert code == 0, f"server exited with status {code} after SIGTERM" + server.log_tail()
     finally:
-        server._kill()
+        server.kill()
         if database is not None:
             database.drop()
 

@@ -230,6 +230,36 @@ pub struct LicenseReportAppendix {
     pub usage_details: Vec<OrganizationUsageOfLicensesWithSameSupportId>,
 }
 
+/// One flat line of a report: an organization's usage of one workload type on one server (or
+/// a server left out of the counting). The CSV export is made of these; their points add up to
+/// the report's totals.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportLine {
+    /// `Main`, `Appendix`, or `Excluded`.
+    pub section: String,
+    /// The licensee an appendix line belongs to; the owner's licensee otherwise.
+    pub licensee: String,
+    pub organization_type: String,
+    pub organization_name: String,
+    pub organization_uid: Uuid,
+    pub server_uid: Uuid,
+    pub server_name: String,
+    pub product_type: String,
+    pub license_edition: String,
+    pub license_id: Option<Uuid>,
+    pub support_id: Option<String>,
+    pub workload_type: String,
+    pub platform: String,
+    pub weight: f64,
+    pub initial_count: u64,
+    pub new_count: u64,
+    pub reported_count: u64,
+    pub used_points: f64,
+    /// Why an `Excluded` line was left out: `NotCollected`, `Cloned` or `Unsupported`.
+    pub note: String,
+}
+
 /// A human description of a workload type, as the report prints it.
 pub fn describe(workload_type: &str) -> &'static str {
     match workload_type {
@@ -499,6 +529,66 @@ pub fn subtree(owner: Uuid, orgs: &[OrgInfo]) -> BTreeMap<Uuid, &OrgInfo> {
 
 /// Builds one owner's report for the month.
 pub fn build(input: &ReportInput<'_>) -> SingleLicenseReport {
+    build_with_lines(input).0
+}
+
+fn line_from_row(section: &str, licensee: &str, r: &Row<'_>) -> ReportLine {
+    let license = r.server.license.as_ref();
+    ReportLine {
+        section: section.into(),
+        licensee: licensee.into(),
+        organization_type: r.consumer.kind.as_wire().into(),
+        organization_name: r.consumer.name.clone(),
+        organization_uid: r.consumer.uid,
+        server_uid: r.server.uid,
+        server_name: r.server.name.clone(),
+        product_type: r.server.product.clone(),
+        license_edition: r.edition().into(),
+        license_id: license.and_then(|l| l.license_id),
+        support_id: license.and_then(|l| l.support_id.clone()),
+        workload_type: r.workload_type.into(),
+        platform: r.platform.into(),
+        weight: r.weight,
+        initial_count: r.used,
+        new_count: r.new,
+        reported_count: r.used,
+        used_points: r.points(),
+        note: String::new(),
+    }
+}
+
+fn excluded_line(licensee: &str, org: &OrgInfo, server: &ServerInfo, why: Exclusion) -> ReportLine {
+    let license = server.license.as_ref();
+    ReportLine {
+        section: "Excluded".into(),
+        licensee: licensee.into(),
+        organization_type: org.kind.as_wire().into(),
+        organization_name: org.name.clone(),
+        organization_uid: org.uid,
+        server_uid: server.uid,
+        server_name: server.name.clone(),
+        product_type: server.product.clone(),
+        license_edition: license.map(|l| l.edition.clone()).unwrap_or_default(),
+        license_id: license.and_then(|l| l.license_id),
+        support_id: license.and_then(|l| l.support_id.clone()),
+        workload_type: String::new(),
+        platform: String::new(),
+        weight: 0.0,
+        initial_count: 0,
+        new_count: 0,
+        reported_count: 0,
+        used_points: 0.0,
+        note: match why {
+            Exclusion::NotCollected => "NotCollected",
+            Exclusion::Cloned => "Cloned",
+            Exclusion::Unsupported => "Unsupported",
+        }
+        .into(),
+    }
+}
+
+/// Builds one owner's report for the month, with its flat lines.
+pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<ReportLine>) {
     let scope = subtree(input.owner.uid, input.organizations);
     let servers: BTreeMap<Uuid, &ServerInfo> = input.servers.iter().map(|s| (s.uid, s)).collect();
 
@@ -601,7 +691,19 @@ pub fn build(input: &ReportInput<'_>) -> SingleLicenseReport {
         })
         .collect();
 
-    SingleLicenseReport {
+    let mut lines: Vec<ReportLine> = main
+        .iter()
+        .map(|r| line_from_row("Main", input.owner_licensee, r))
+        .collect();
+    for (licensee, rows) in &appendix {
+        lines.extend(rows.iter().map(|r| line_from_row("Appendix", licensee, r)));
+    }
+    lines.extend(excluded.iter().map(|(o, s, w)| excluded_line(input.owner_licensee, o, s, *w)));
+    for (licensee, ex) in &excluded_appendix {
+        lines.extend(ex.iter().map(|(o, s, w)| excluded_line(licensee, o, s, *w)));
+    }
+
+    let report = SingleLicenseReport {
         report_status: "ApprovalRequired".into(),
         report_parameters: LicenseReportParameters {
             report_id: input.report_id,
@@ -621,7 +723,8 @@ pub fn build(input: &ReportInput<'_>) -> SingleLicenseReport {
         unsupported_cloud_servers: cloud_list(&excluded, Exclusion::Unsupported),
         usage_details: usage_details(&main_refs, &excluded),
         appendices,
-    }
+    };
+    (report, lines)
 }
 
 #[cfg(test)]
@@ -789,6 +892,30 @@ mod tests {
             .collect();
         // Two consumers (Direct Co and Reseller Co) each have a detail line for the license.
         assert_eq!(lines.iter().map(|l| l.used_points).sum::<f64>(), 7.0 * 11.0 + 4.0 * 11.0);
+    }
+
+    #[test]
+    fn lines_add_up_to_the_report() {
+        let f = fleet();
+        let weights = default_weights();
+        let t = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let (r, lines) = build_with_lines(&ReportInput {
+            report_id: 1,
+            owner: &f.orgs[0],
+            owner_licensee: "Provider Licensee",
+            interval_start: t,
+            interval_end: t,
+            generated_at: t,
+            organizations: &f.orgs,
+            servers: &f.servers,
+            usage: &f.usage,
+            weights: &weights,
+        });
+        let main: f64 = lines.iter().filter(|l| l.section == "Main").map(|l| l.used_points).sum();
+        assert_eq!(main, r.report_summary.total_points);
+        let appendix: f64 = lines.iter().filter(|l| l.section == "Appendix").map(|l| l.used_points).sum();
+        assert_eq!(appendix, r.appendices[0].appendix_summary.total_points);
+        assert_eq!(lines.iter().filter(|l| l.section == "Excluded").count(), 2);
     }
 
     #[test]

@@ -119,7 +119,9 @@ impl Fields {
     fn of(body: Value) -> ApiResult<Self> {
         match body {
             Value::Object(map) => Ok(Self(map)),
-            _ => Err(ApiError::bad_request("The request body must be a JSON object.")),
+            _ => Err(ApiError::bad_request(
+                "The request body must be a JSON object.",
+            )),
         }
     }
 
@@ -311,7 +313,11 @@ impl RegisteredServer {
 
 /// What an existing server with the requested uid means for this registration: the same
 /// registration again (200), or someone else's server (409).
-fn reregistration(agent: &Agent, existing: &ManagedServer, kind: TargetKind) -> ApiResult<Response> {
+fn reregistration(
+    agent: &Agent,
+    existing: &ManagedServer,
+    kind: TargetKind,
+) -> ApiResult<Response> {
     if existing.agent_uid != Some(agent.uid) {
         return Err(ApiError::conflict(format!(
             "Server {} is already registered by another agent.",
@@ -325,7 +331,10 @@ fn reregistration(agent: &Agent, existing: &ManagedServer, kind: TargetKind) -> 
             existing.kind.as_str()
         )));
     }
-    Ok(json_response(StatusCode::OK, &RegisteredServer::of(existing)))
+    Ok(json_response(
+        StatusCode::OK,
+        &RegisteredServer::of(existing),
+    ))
 }
 
 /// Registers a server for the agent's organization; repeating a registration is harmless.
@@ -425,7 +434,10 @@ pub struct HeartbeatAnswer {
 
 /// Reads a heartbeat body into the report the licensing resources evaluate.
 fn parse_report(fields: &Fields) -> ApiResult<ServerReport> {
-    let state = fields.required_string("licenseState")?.trim().to_ascii_lowercase();
+    let state = fields
+        .required_string("licenseState")?
+        .trim()
+        .to_ascii_lowercase();
     if !LICENSE_STATES.contains(&state.as_str()) {
         return Err(ApiError::bad_property(
             "licenseState",

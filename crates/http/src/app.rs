@@ -29,7 +29,7 @@ use crate::licensing::{
     backup_servers as bs, console, sites, vb365_servers as vb365, vone_servers as vone,
 };
 use crate::portal::LicensePortal;
-use crate::{about, agent, async_actions, auth, openapi, token, users};
+use crate::{about, agent, async_actions, auth, openapi, reports, token, usage, users};
 
 /// HTTP-layer settings. `serve` builds them from flags, environment and the config file.
 #[derive(Debug, Clone)]
@@ -54,6 +54,9 @@ pub struct HttpConfig {
     /// Base URL clients reach this server at, for `Location` headers; the request's Host
     /// header is used when unset.
     pub public_url: Option<String>,
+    /// Day of the month from which reports still waiting for approval are finalized
+    /// automatically.
+    pub report_finalize_day: u32,
 }
 
 impl Default for HttpConfig {
@@ -70,6 +73,7 @@ impl Default for HttpConfig {
             login_window: Duration::minutes(15),
             max_page_size: 500,
             public_url: None,
+            report_finalize_day: 3,
         }
     }
 }
@@ -329,6 +333,32 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
                 get(console::get_console_license_settings),
             ),
         )
+        .route("/licensing/reports", tracked(&state, "GetLicensingReports", get(reports::get_licensing_reports)))
+        .route(
+            "/licensing/reports/latest",
+            tracked(&state, "GetLatestLicensingReports", get(reports::get_latest_licensing_reports)),
+        )
+        .route(
+            "/licensing/reports/finalization",
+            tracked(&state, "FinalizeLicensingReports", post(reports::finalize_licensing_reports)),
+        )
+        .route(
+            "/licensing/reports/settings",
+            tracked(&state, "GetLicensingReportsSettings", get(reports::get_licensing_reports_settings))
+                .merge(tracked(&state, "PatchLicensingReportsSettings", patch(reports::patch_licensing_reports_settings))),
+        )
+        .route(
+            "/licensing/reports/{date}",
+            tracked(&state, "GetLicensingReportsForDate", get(reports::get_licensing_reports_for_date)),
+        )
+        .route(
+            "/licensing/reports/{id}/csv",
+            tracked(&state, "DownloadLicensingReportCsv", get(reports::download_licensing_report_csv)),
+        )
+        .route(
+            "/licensing/usage/organizations",
+            tracked(&state, "GetOrganizationsLicenseUsage", get(usage::get_organizations_license_usage)),
+        )
         .merge(extra)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -430,6 +460,7 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let janitor = spawn_janitor(state.clone());
+    let monthly = crate::jobs::spawn_monthly_reports(state.clone(), state.config.report_finalize_day);
     let auto_update = crate::jobs::spawn_auto_update(state);
     // Trailing slashes are trimmed before routing, so `/x/` and `/x` are the same resource
     // (no redirects: some clients refuse to follow them).
@@ -442,6 +473,7 @@ pub async fn serve_router(
     .await;
     janitor.abort();
     auto_update.abort();
+    monthly.abort();
     result
 }
 

@@ -3,6 +3,8 @@
 //!
 //! - auto-update: for every license with auto-update on, ask the license portal for a newer
 //!   file when the schedule in the licensing rules says an attempt is due.
+//! - monthly reports: generate last month's reports once the month is over, and finalize
+//!   reports still waiting for approval from the configured day of the month on.
 
 use std::time::Duration as StdDuration;
 
@@ -68,18 +70,28 @@ pub async fn auto_update_once(state: &AppState, node: &str) -> anyhow::Result<us
             };
             let target = Target {
                 kind,
-                uid: if kind == TargetKind::Console { CONSOLE_TARGET } else { slot.target_uid },
+                uid: if kind == TargetKind::Console {
+                    CONSOLE_TARGET
+                } else {
+                    slot.target_uid
+                },
                 server,
                 slot: Some(slot),
                 doc,
             };
-            let Some(terms) = target.terms() else { continue };
+            let Some(terms) = target.terms() else {
+                continue;
+            };
             match next_update(&terms, last_attempt(&target.doc).as_ref(), now) {
-                NextUpdate::DueAt(at) if at <= now => match run_update(state, &target, "auto-update").await {
-                    Ok(true) => updated += 1,
-                    Ok(false) => {}
-                    Err(e) => tracing::info!(target = %target.uid, error = %e, "automatic license update failed"),
-                },
+                NextUpdate::DueAt(at) if at <= now => {
+                    match run_update(state, &target, "auto-update").await {
+                        Ok(true) => updated += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::info!(target = %target.uid, error = %e, "automatic license update failed")
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -92,14 +104,35 @@ pub fn spawn_auto_update(state: AppState) -> tokio::task::JoinHandle<()> {
     let node = format!("node-{}", Uuid::new_v4());
     tokio::spawn(async move {
         // The first pass waits one tick, so a restart does not trigger a burst of portal calls.
-        let mut tick =
-            tokio::time::interval_at(tokio::time::Instant::now() + AUTO_UPDATE_TICK, AUTO_UPDATE_TICK);
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + AUTO_UPDATE_TICK,
+            AUTO_UPDATE_TICK,
+        );
         loop {
             tick.tick().await;
             match auto_update_once(&state, &node).await {
-                Ok(n) if n > 0 => tracing::info!(updated = n, "automatic license updates installed"),
+                Ok(n) if n > 0 => {
+                    tracing::info!(updated = n, "automatic license updates installed")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "auto-update job failed"),
+            }
+        }
+    })
+}
+
+/// How often the monthly report job checks whether there is work.
+pub const MONTHLY_TICK: StdDuration = StdDuration::from_secs(60 * 60);
+
+/// Runs the monthly report job at start-up and then every [`MONTHLY_TICK`].
+pub fn spawn_monthly_reports(state: AppState, finalize_day: u32) -> tokio::task::JoinHandle<()> {
+    let node = format!("node-{}", Uuid::new_v4());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(MONTHLY_TICK);
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::reporting::monthly_job(&state.store, state.clock.now(), finalize_day, &node).await {
+                tracing::warn!(error = %e, "monthly report job failed");
             }
         }
     })

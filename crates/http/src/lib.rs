@@ -15,8 +15,11 @@ pub mod licensing;
 pub mod openapi;
 pub mod portal;
 pub mod query;
+pub mod reporting;
+pub mod reports;
 pub mod select;
 pub mod token;
+pub mod usage;
 pub mod users;
 pub mod wire;
 

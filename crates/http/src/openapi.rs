@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::error::{ErrorResponse, ErrorType, ResponseError};
 use crate::licensing::{backup_servers, console, resources, sites, vb365_servers, vone_servers};
 use crate::wire::{EmptyResponse, JsonPatch, PagingInformation, ResponseMetadata};
-use crate::{about, async_actions, token, users};
+use crate::{about, async_actions, reports, token, usage, users};
 
 /// `{"data": T}` as the contract wraps single resources.
 #[derive(Serialize, ToSchema)]
@@ -117,6 +117,14 @@ impl Modify for BearerAuth {
         console::install_console_license,
         console::update_console_license,
         console::get_console_license_settings,
+        reports::get_licensing_reports,
+        reports::get_latest_licensing_reports,
+        reports::download_licensing_report_csv,
+        reports::get_licensing_reports_for_date,
+        reports::finalize_licensing_reports,
+        reports::get_licensing_reports_settings,
+        reports::patch_licensing_reports_settings,
+        usage::get_organizations_license_usage,
     ),
     components(schemas(
         ErrorResponse, ResponseError, ErrorType, EmptyResponse, PagingInformation, ResponseMetadata,
@@ -125,7 +133,10 @@ impl Modify for BearerAuth {
         async_actions::AsyncActionsConfig, async_actions::AsyncActionRequestData, about::About,
         resources::SiteLicense, resources::BackupServerLicense, resources::VOneServerLicense,
         resources::Vb365ServerLicense, resources::ConsoleLicense, resources::LicenseSettings,
-        LicenseUploadForm, SectionForDelete,
+        LicenseUploadForm, SectionForDelete, reports::SingleLicenseReportDoc,
+        reports::LicenseReportFinalizationStatus, reports::SingleLicenseReportSettings,
+        usage::OrganizationCurrentLicenseUsage, usage::ServerCurrentLicenseUsage,
+        usage::CurrentLicenseUsageWorkload, usage::CurrentLicenseUsageWorkloadByPlatform,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),

@@ -30,7 +30,8 @@ pub fn demo_key(data_dir: &Path) -> anyhow::Result<IssuerKey> {
         return IssuerKey::read_file(&path).context("cannot read the demo issuer key");
     }
     let key = IssuerKey::generate();
-    key.write_files(&path).context("cannot write the demo issuer key")?;
+    key.write_files(&path)
+        .context("cannot write the demo issuer key")?;
     Ok(key)
 }
 
@@ -53,7 +54,13 @@ struct Seeder<'a> {
 }
 
 impl Seeder<'_> {
-    fn claims(&self, product: Product, kind: LicenseType, shape: Shape, company: &str) -> LicenseClaims {
+    fn claims(
+        &self,
+        product: Product,
+        kind: LicenseType,
+        shape: Shape,
+        company: &str,
+    ) -> LicenseClaims {
         // Files are issued well before they expire, past-grace ones long ago.
         let issued = match shape {
             Shape::PastGrace => self.now - Duration::days(200),
@@ -61,7 +68,10 @@ impl Seeder<'_> {
         };
         let mut c = default_claims(product, kind, issued);
         c.company = company.to_string();
-        c.email = format!("licensing@{}.example", company.to_lowercase().replace([' ', '.'], "-"));
+        c.email = format!(
+            "licensing@{}.example",
+            company.to_lowercase().replace([' ', '.'], "-")
+        );
         let expiry = match shape {
             Shape::Valid => match kind {
                 LicenseType::Rental => self.now + Duration::days(45),
@@ -80,7 +90,10 @@ impl Seeder<'_> {
     /// Mints a file, keeps a copy where the in-process portal finds it, and returns it parsed.
     fn mint(&self, claims: &LicenseClaims) -> anyhow::Result<InstalledFile> {
         let text = issue(claims, self.key)?;
-        std::fs::write(self.portal_dir.join(format!("{}.lic", claims.license_id)), &text)?;
+        std::fs::write(
+            self.portal_dir.join(format!("{}.lic", claims.license_id)),
+            &text,
+        )?;
         let verified = verify(text.as_bytes(), &self.trust)?;
         Ok(InstalledFile {
             license_id: claims.license_id,
@@ -110,7 +123,12 @@ impl Seeder<'_> {
         Ok(())
     }
 
-    async fn org(&self, name: &str, kind: OrganizationType, parent: Uuid) -> anyhow::Result<Organization> {
+    async fn org(
+        &self,
+        name: &str,
+        kind: OrganizationType,
+        parent: Uuid,
+    ) -> anyhow::Result<Organization> {
         let org = Organization {
             uid: Uuid::new_v4(),
             name: name.into(),
@@ -140,7 +158,11 @@ impl Seeder<'_> {
             agent_uid: None,
             created_at: self.now - Duration::days(300),
             last_seen_at: reported.then_some(self.now - Duration::minutes(7)),
-            reported: if reported { serde_json::to_value(&report)? } else { serde_json::Value::Null },
+            reported: if reported {
+                serde_json::to_value(&report)?
+            } else {
+                serde_json::Value::Null
+            },
         };
         self.store.insert_server(&server).await?;
         if let Some((claims, auto_update)) = license {
@@ -181,7 +203,10 @@ pub async fn seed(
         return Ok(false);
     }
     std::fs::create_dir_all(portal_dir)?;
-    let provider = store.provider().await?.context("the provider organization is missing")?;
+    let provider = store
+        .provider()
+        .await?
+        .context("the provider organization is missing")?;
     let mut trust = TrustStore::new();
     trust.add(key.public());
     let s = Seeder {
@@ -194,13 +219,28 @@ pub async fn seed(
     };
 
     let resellers = [
-        s.org("Northwind Cloud Partners", OrganizationType::Reseller, provider.uid).await?,
-        s.org("Blue Harbor IT", OrganizationType::Reseller, provider.uid).await?,
+        s.org(
+            "Northwind Cloud Partners",
+            OrganizationType::Reseller,
+            provider.uid,
+        )
+        .await?,
+        s.org("Blue Harbor IT", OrganizationType::Reseller, provider.uid)
+            .await?,
     ];
     let company_names = [
-        "Acme Ltd", "Globex Corporation", "Initech", "Umbrella Health", "Stark Logistics",
-        "Wayne Foods", "Hooli Media", "Vandelay Industries", "Soylent Farms", "Tyrell Systems",
-        "Cyberdyne Labs", "Wonka Confections",
+        "Acme Ltd",
+        "Globex Corporation",
+        "Initech",
+        "Umbrella Health",
+        "Stark Logistics",
+        "Wayne Foods",
+        "Hooli Media",
+        "Vandelay Industries",
+        "Soylent Farms",
+        "Tyrell Systems",
+        "Cyberdyne Labs",
+        "Wonka Confections",
     ];
     let mut companies = Vec::new();
     for (i, name) in company_names.iter().enumerate() {
@@ -213,7 +253,12 @@ pub async fn seed(
     }
 
     // The console license and two Cloud Connect sites belong to the provider.
-    let mut console = s.claims(Product::Console, LicenseType::Rental, Shape::Valid, &s.provider_name);
+    let mut console = s.claims(
+        Product::Console,
+        LicenseType::Rental,
+        Shape::Valid,
+        &s.provider_name,
+    );
     console.instances = Some(2500.0);
     let file = s.mint(&console)?;
     s.put_slot(
@@ -226,11 +271,37 @@ pub async fn seed(
         },
     )
     .await?;
-    let mut site = s.claims(Product::CloudConnect, LicenseType::Rental, Shape::Valid, &s.provider_name);
+    let mut site = s.claims(
+        Product::CloudConnect,
+        LicenseType::Rental,
+        Shape::Valid,
+        &s.provider_name,
+    );
     site.units = Some(1500.0);
-    s.server(TargetKind::CloudConnectSite, "cc-site-ams1", &provider, Some((site, true)), report(1180.5), true).await?;
-    let site2 = s.claims(Product::CloudConnect, LicenseType::Rental, Shape::ExpiringSoon, &s.provider_name);
-    s.server(TargetKind::CloudConnectSite, "cc-site-fra1", &provider, Some((site2, false)), report(80.0), true).await?;
+    s.server(
+        TargetKind::CloudConnectSite,
+        "cc-site-ams1",
+        &provider,
+        Some((site, true)),
+        report(1180.5),
+        true,
+    )
+    .await?;
+    let site2 = s.claims(
+        Product::CloudConnect,
+        LicenseType::Rental,
+        Shape::ExpiringSoon,
+        &s.provider_name,
+    );
+    s.server(
+        TargetKind::CloudConnectSite,
+        "cc-site-fra1",
+        &provider,
+        Some((site2, false)),
+        report(80.0),
+        true,
+    )
+    .await?;
 
     // 30 Backup & Replication servers across the companies, every type and status.
     let vbr_plan: [(LicenseType, Shape); 10] = [
@@ -247,11 +318,40 @@ pub async fn seed(
     ];
     for i in 0..30 {
         let company = &companies[i % companies.len()];
-        let name = format!("vbr-{:02}.{}", i + 1, company.name.split_whitespace().next().unwrap_or("corp").to_lowercase());
+        let name = format!(
+            "vbr-{:02}.{}",
+            i + 1,
+            company
+                .name
+                .split_whitespace()
+                .next()
+                .unwrap_or("corp")
+                .to_lowercase()
+        );
         match i {
             // A server in Community mode and one that never reported.
-            27 => s.server(TargetKind::BackupServer, &name, company, None, ServerReport::default(), true).await?,
-            28 => s.server(TargetKind::BackupServer, &name, company, None, ServerReport::default(), false).await?,
+            27 => {
+                s.server(
+                    TargetKind::BackupServer,
+                    &name,
+                    company,
+                    None,
+                    ServerReport::default(),
+                    true,
+                )
+                .await?
+            }
+            28 => {
+                s.server(
+                    TargetKind::BackupServer,
+                    &name,
+                    company,
+                    None,
+                    ServerReport::default(),
+                    false,
+                )
+                .await?
+            }
             _ => {
                 let (kind, shape) = vbr_plan[i % vbr_plan.len()];
                 let mut c = s.claims(Product::BackupAndReplication, kind, shape, &company.name);
@@ -269,8 +369,19 @@ pub async fn seed(
                 };
                 // Licenses that lapsed did so because nobody kept them updated.
                 let auto = matches!(shape, Shape::Valid | Shape::ExpiringSoon)
-                    && matches!(kind, LicenseType::Rental | LicenseType::Evaluation | LicenseType::Nfr);
-                s.server(TargetKind::BackupServer, &name, company, Some((c, auto)), report(used), true).await?;
+                    && matches!(
+                        kind,
+                        LicenseType::Rental | LicenseType::Evaluation | LicenseType::Nfr
+                    );
+                s.server(
+                    TargetKind::BackupServer,
+                    &name,
+                    company,
+                    Some((c, auto)),
+                    report(used),
+                    true,
+                )
+                .await?;
             }
         }
     }
@@ -287,7 +398,18 @@ pub async fn seed(
         let company = &companies[(i * 2) % companies.len()];
         let name = format!("vone-{:02}", i + 1);
         if i == 5 {
-            s.server(TargetKind::VOneServer, &name, company, None, ServerReport { license_state: Some("unlicensed".into()), ..ServerReport::default() }, true).await?;
+            s.server(
+                TargetKind::VOneServer,
+                &name,
+                company,
+                None,
+                ServerReport {
+                    license_state: Some("unlicensed".into()),
+                    ..ServerReport::default()
+                },
+                true,
+            )
+            .await?;
             continue;
         }
         let (kind, shape) = vone_plan[i];
@@ -295,7 +417,15 @@ pub async fn seed(
         c.packages = vec![Package::One];
         let used = c.units.unwrap_or(50.0) * 0.6;
         let auto = kind == LicenseType::Rental && matches!(shape, Shape::Valid);
-        s.server(TargetKind::VOneServer, &name, company, Some((c, auto)), report(used), true).await?;
+        s.server(
+            TargetKind::VOneServer,
+            &name,
+            company,
+            Some((c, auto)),
+            report(used),
+            true,
+        )
+        .await?;
     }
     let vb365_plan = [
         (LicenseType::Rental, Shape::Valid),
@@ -308,7 +438,15 @@ pub async fn seed(
         let company = &companies[(i * 2 + 1) % companies.len()];
         let name = format!("vb365-{:02}", i + 1);
         if i == 5 {
-            s.server(TargetKind::Vb365Server, &name, company, None, ServerReport::default(), false).await?;
+            s.server(
+                TargetKind::Vb365Server,
+                &name,
+                company,
+                None,
+                ServerReport::default(),
+                false,
+            )
+            .await?;
             continue;
         }
         let (kind, shape) = vb365_plan[i];
@@ -320,7 +458,15 @@ pub async fn seed(
             ..ServerReport::default()
         };
         let auto = kind == LicenseType::Rental && matches!(shape, Shape::Valid);
-        s.server(TargetKind::Vb365Server, &name, company, Some((c, auto)), r, true).await?;
+        s.server(
+            TargetKind::Vb365Server,
+            &name,
+            company,
+            Some((c, auto)),
+            r,
+            true,
+        )
+        .await?;
     }
     tracing::info!(
         organizations = 2 + companies.len(),

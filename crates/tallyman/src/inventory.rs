@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use chrono::Utc;
-use tallyman_store::{ManagedServer, Organization, OrganizationType, Store, TargetKind};
+use chrono::{Duration, Utc};
+use tallyman_store::{
+    EnrollmentToken, ManagedServer, Organization, OrganizationType, Store, TargetKind,
+};
 use uuid::Uuid;
 
 pub async fn add_organization(
@@ -101,4 +103,69 @@ pub async fn add_server(
     };
     store.insert_server(&server).await?;
     Ok(server)
+}
+
+/// Longest lifetime an enrollment token may be given.
+pub const MAX_ENROLL_TOKEN_DAYS: u32 = 3650;
+
+/// A fresh enrollment token for an organization's agents. The returned text is the only copy of
+/// the token; the store keeps its SHA-256 digest.
+pub async fn create_enrollment_token(
+    store: &Arc<dyn Store>,
+    organization: Uuid,
+    valid_days: u32,
+) -> anyhow::Result<(String, EnrollmentToken)> {
+    if valid_days == 0 || valid_days > MAX_ENROLL_TOKEN_DAYS {
+        bail!("--valid-days must be between 1 and {MAX_ENROLL_TOKEN_DAYS}");
+    }
+    let org = store
+        .organization(organization)
+        .await?
+        .with_context(|| format!("organization {organization} does not exist"))?;
+    let token = tallyman_http::auth::new_token();
+    let now = Utc::now();
+    let record = EnrollmentToken {
+        digest: tallyman_http::auth::token_digest(&token),
+        organization_uid: org.uid,
+        created_at: now,
+        expires_at: now + Duration::days(i64::from(valid_days)),
+    };
+    store.insert_enrollment_token(&record).await?;
+    Ok((token, record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tallyman_store::testing::{Backend, TestDatabase};
+
+    #[tokio::test]
+    async fn enrollment_tokens_are_stored_as_digests() {
+        let db = TestDatabase::create(Backend::Sqlite).await;
+        let store = tallyman_store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        crate::bootstrap::ensure_provider(&store, "My Company")
+            .await
+            .unwrap();
+        let org = add_organization(&store, "Northwind", "Company", None)
+            .await
+            .unwrap();
+
+        let (token, record) = create_enrollment_token(&store, org.uid, 7).await.unwrap();
+        assert_eq!(record.organization_uid, org.uid);
+        assert_eq!(record.expires_at - record.created_at, Duration::days(7));
+        assert_ne!(record.digest, token);
+        let stored = store
+            .enrollment_token(&tallyman_http::auth::token_digest(&token))
+            .await
+            .unwrap()
+            .expect("stored under its digest");
+        assert_eq!(stored.organization_uid, org.uid);
+        assert!(store.enrollment_token(&token).await.unwrap().is_none());
+
+        assert!(create_enrollment_token(&store, Uuid::new_v4(), 7)
+            .await
+            .is_err());
+        assert!(create_enrollment_token(&store, org.uid, 0).await.is_err());
+    }
 }

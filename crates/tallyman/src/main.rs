@@ -5,6 +5,7 @@ mod bootstrap;
 mod config;
 mod demo;
 mod inventory;
+mod reports_cli;
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -48,6 +49,12 @@ enum Command {
     /// Register managed servers by hand (agents register themselves).
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Monthly license usage reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// The points weights (points per workload) reports are computed with.
+    #[command(subcommand)]
+    Rates(RatesCommand),
     /// Issue or inspect signed license files.
     License {
         #[command(subcommand)]
@@ -99,6 +106,18 @@ enum OrgCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Create a token the organization's agents enroll with (POST /api/agent/v1/enroll).
+    /// The token is printed once; only its digest is stored.
+    EnrollToken {
+        /// The organization the enrolled agents (and the servers they register) belong to.
+        #[arg(value_name = "ORG_UID")]
+        organization: Uuid,
+        /// Days until the token stops being accepted (agents enrolled with it keep working).
+        #[arg(long, default_value_t = 30)]
+        valid_days: u32,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,6 +136,50 @@ enum ServerCommand {
     },
     /// List servers.
     List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Generate (or regenerate) every report owner's report for a finished month; approved
+    /// reports are kept as they are.
+    Generate {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RatesCommand {
+    /// Print the weights table.
+    Show {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Set one weight.
+    Set {
+        /// CloudConnect, BackupAndReplication, VONE, VB365 or VSPC.
+        #[arg(long)]
+        product: String,
+        /// Edition the weight applies to, or * for any.
+        #[arg(long, default_value = "*")]
+        edition: String,
+        /// Workload type as reports spell it, e.g. VBR_VM.
+        #[arg(long)]
+        workload: String,
+        #[arg(long)]
+        weight: f64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Set weights from a TOML file (see docs/points.md).
+    Import {
+        file: std::path::PathBuf,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -149,6 +212,18 @@ async fn main() -> anyhow::Result<()> {
             store,
         }) => add_user(&store, &name, &role, organization).await,
         Command::Keygen(args) => Ok(tallyman_license::cli::run_keygen(&args)?),
+        Command::Report(ReportCommand::Generate { month, store }) => {
+            let store = open_store(&store).await?;
+            bootstrap::ensure_provider(&store, "My Company").await?;
+            reports_cli::generate(&store, &month).await
+        }
+        Command::Rates(RatesCommand::Show { store }) => reports_cli::show(&open_store(&store).await?).await,
+        Command::Rates(RatesCommand::Set { product, edition, workload, weight, store }) => {
+            reports_cli::set(&open_store(&store).await?, &product, &edition, &workload, weight).await
+        }
+        Command::Rates(RatesCommand::Import { file, store }) => {
+            reports_cli::import(&open_store(&store).await?, &file).await
+        }
         Command::Portal(args) => tallyman_portal::cli::run(args, shutdown_signal()).await,
         Command::Org(OrgCommand::Add {
             name,
@@ -168,6 +243,22 @@ async fn main() -> anyhow::Result<()> {
                 let parent = o.parent_uid.map(|p| p.to_string()).unwrap_or_default();
                 println!("{}\t{}\t{}\t{}", o.uid, o.kind.as_str(), o.name, parent);
             }
+            Ok(())
+        }
+        Command::Org(OrgCommand::EnrollToken {
+            organization,
+            valid_days,
+            store,
+        }) => {
+            let store = open_store(&store).await?;
+            let (token, record) =
+                inventory::create_enrollment_token(&store, organization, valid_days).await?;
+            println!("{token}");
+            eprintln!(
+                "enrollment token for organization {} valid until {}; it is shown only once",
+                record.organization_uid,
+                record.expires_at.to_rfc3339()
+            );
             Ok(())
         }
         Command::Server(ServerCommand::Add {

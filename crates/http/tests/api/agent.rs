@@ -7,9 +7,7 @@ use tallyman_http::auth::{new_token, token_digest};
 use tallyman_http::HttpConfig;
 use tallyman_license::{default_claims, issue, IssuerKey, LicenseType, Product, TrustStore};
 use tallyman_store::testing::{backends, Backend};
-use tallyman_store::{
-    EnrollmentToken, ManagedServer, Organization, OrganizationType, TargetKind,
-};
+use tallyman_store::{EnrollmentToken, ManagedServer, Organization, OrganizationType, TargetKind};
 use uuid::Uuid;
 
 use crate::common::*;
@@ -165,7 +163,12 @@ async fn enrollment_needs_a_live_token() {
         assert_eq!(stored.organization_uid, org.uid);
         assert_eq!(stored.name, "vbr-agent");
         assert_ne!(stored.token_digest, agent_token);
-        assert!(app.store.agent_by_token(agent_token).await.unwrap().is_none());
+        assert!(app
+            .store
+            .agent_by_token(agent_token)
+            .await
+            .unwrap()
+            .is_none());
         // The token works for the rest of the API.
         backup_server(&app, agent_token).await;
         // An enrollment token serves a fleet until it expires; each agent gets its own token.
@@ -330,8 +333,7 @@ async fn heartbeats_are_stored_and_touch_the_agent() {
             .unwrap()
             .unwrap();
         assert!(
-            touched.last_seen_at.unwrap()
-                >= enrolled.last_seen_at.unwrap() + Duration::minutes(59),
+            touched.last_seen_at.unwrap() >= enrolled.last_seen_at.unwrap() + Duration::minutes(59),
             "last_seen moved forward"
         );
         // The optional counters may be left out.
@@ -478,8 +480,11 @@ async fn agents_never_reach_other_servers() {
         let server = backup_server(&app, &owner).await;
         let (file, _) = vbr_license(&key);
         admin_install(&app, &admin, server, &file).await;
-        let revision = json_of(get(&app, &owner, &format!("/servers/{server}/license")).await, 200)
-            .await["revision"]
+        let revision = json_of(
+            get(&app, &owner, &format!("/servers/{server}/license")).await,
+            200,
+        )
+        .await["revision"]
             .clone();
 
         let org = company(&app).await;
@@ -495,7 +500,13 @@ async fn agents_never_reach_other_servers() {
             )
             .await;
             error_item(
-                post(&app, &stranger, &format!("/servers/{uid}/license/ack"), &ack).await,
+                post(
+                    &app,
+                    &stranger,
+                    &format!("/servers/{uid}/license/ack"),
+                    &ack,
+                )
+                .await,
                 404,
             )
             .await;
@@ -503,7 +514,11 @@ async fn agents_never_reach_other_servers() {
         // Nothing the stranger sent reached the server.
         let stored = app.store.server(server).await.unwrap().unwrap();
         assert_eq!(stored.reported, Value::Null);
-        let delivery = json_of(get(&app, &owner, &format!("/servers/{server}/license")).await, 200).await;
+        let delivery = json_of(
+            get(&app, &owner, &format!("/servers/{server}/license")).await,
+            200,
+        )
+        .await;
         assert_eq!(delivery["pending"], true);
 
         // Servers added by hand have no agent, so no agent reaches them either.
@@ -538,23 +553,65 @@ async fn bad_heartbeats_are_refused_and_nothing_is_stored() {
         let server = backup_server(&app, &agent).await;
         let many: Vec<Uuid> = (0..17).map(|_| Uuid::new_v4()).collect();
         for (body, property) in [
-            (json!({"licenseState": "licensed", "licenseIds": [], "usedUnits": -1}), "usedUnits"),
-            (json!({"licenseState": "licensed", "licenseIds": [], "usedUnits": "12"}), "usedUnits"),
-            (json!({"licenseState": "licensed", "licenseIds": [], "usedUnits": 1e12}), "usedUnits"),
-            (json!({"licenseState": "licensed", "licenseIds": [], "usedSockets": 1.5}), "usedSockets"),
-            (json!({"licenseState": "licensed", "licenseIds": [], "usedSockets": -2}), "usedSockets"),
-            (json!({"licenseState": "licensed", "licenseIds": [], "usedCapacity": -0.1}), "usedCapacity"),
-            (json!({"licenseState": "licensed", "licenseIds": [], "usedCapacity": 1e300}), "usedCapacity"),
-            (json!({"licenseState": "licensed", "licenseIds": [], "protectedUsers": -3}), "protectedUsers"),
-            (json!({"licenseState": "licensed", "licenseIds": [], "protectedUsers": 4.5}), "protectedUsers"),
-            (json!({"licenseState": "licensed", "licenseIds": [], "protectedUsers": 1e10}), "protectedUsers"),
-            (json!({"licenseState": "great", "licenseIds": []}), "licenseState"),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "usedUnits": -1}),
+                "usedUnits",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "usedUnits": "12"}),
+                "usedUnits",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "usedUnits": 1e12}),
+                "usedUnits",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "usedSockets": 1.5}),
+                "usedSockets",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "usedSockets": -2}),
+                "usedSockets",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "usedCapacity": -0.1}),
+                "usedCapacity",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "usedCapacity": 1e300}),
+                "usedCapacity",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "protectedUsers": -3}),
+                "protectedUsers",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "protectedUsers": 4.5}),
+                "protectedUsers",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": [], "protectedUsers": 1e10}),
+                "protectedUsers",
+            ),
+            (
+                json!({"licenseState": "great", "licenseIds": []}),
+                "licenseState",
+            ),
             (json!({"licenseState": 1, "licenseIds": []}), "licenseState"),
             (json!({"licenseIds": []}), "licenseState"),
             (json!({"licenseState": "licensed"}), "licenseIds"),
-            (json!({"licenseState": "licensed", "licenseIds": "x"}), "licenseIds"),
-            (json!({"licenseState": "licensed", "licenseIds": ["nope"]}), "licenseIds"),
-            (json!({"licenseState": "licensed", "licenseIds": many}), "licenseIds"),
+            (
+                json!({"licenseState": "licensed", "licenseIds": "x"}),
+                "licenseIds",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": ["nope"]}),
+                "licenseIds",
+            ),
+            (
+                json!({"licenseState": "licensed", "licenseIds": many}),
+                "licenseIds",
+            ),
         ] {
             let e = error_item(heartbeat(&app, &agent, server, &body).await, 400).await;
             assert_eq!(e["propertyName"], property, "{body}");
@@ -591,17 +648,29 @@ async fn an_invalid_license_state_turns_the_status_to_error() {
         admin_install(&app, &admin, server, &file).await;
 
         let licensed = json!({"licenseState": "licensed", "licenseIds": [license_id]});
-        assert_eq!(heartbeat(&app, &agent, server, &licensed).await.status(), 200);
+        assert_eq!(
+            heartbeat(&app, &agent, server, &licensed).await.status(),
+            200
+        );
         let before = admin_view(&app, &admin, server).await;
         assert_ne!(before["status"], "Error", "{before}");
 
         let invalid = json!({"licenseState": "invalid", "licenseIds": [license_id]});
-        assert_eq!(heartbeat(&app, &agent, server, &invalid).await.status(), 200);
+        assert_eq!(
+            heartbeat(&app, &agent, server, &invalid).await.status(),
+            200
+        );
         assert_eq!(admin_view(&app, &admin, server).await["status"], "Error");
 
         // The next good heartbeat clears it.
-        assert_eq!(heartbeat(&app, &agent, server, &licensed).await.status(), 200);
-        assert_eq!(admin_view(&app, &admin, server).await["status"], before["status"]);
+        assert_eq!(
+            heartbeat(&app, &agent, server, &licensed).await.status(),
+            200
+        );
+        assert_eq!(
+            admin_view(&app, &admin, server).await["status"],
+            before["status"]
+        );
         app.stop().await;
     }
 }

@@ -6,4 +6,6 @@ mod async_actions;
 mod auth;
 mod common;
 mod envelope;
+mod licensing;
 mod openapi;
+mod paging;

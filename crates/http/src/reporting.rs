@@ -1,0 +1,344 @@
+//! Monthly report generation and finalization, shared by the HTTP operations, the monthly job
+//! in `serve` and `tallyman report generate`. It gathers organizations, servers, their licenses,
+//! the month's usage maxima and the points weights, hands them to the pure report builder, and
+//! stores one report per report owner (the provider and each reseller).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use serde_json::{json, Value};
+use tallyman_domain::points::{default_weights, Weight};
+use tallyman_domain::report::{
+    build_with_lines, OrgInfo, OrgKind, ReportInput, ServerInfo, ServerLicenseRef, UsageMax,
+};
+use tallyman_store::{
+    OrganizationType, ReportRecord, ReportStatus, ReportWrite, Store, TargetKind, WeightRow,
+};
+use uuid::Uuid;
+
+use crate::licensing::{SlotDocument, CONSOLE_TARGET};
+
+/// A calendar month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Month {
+    pub year: i32,
+    pub month: u32,
+}
+
+impl Month {
+    /// Parses `YYYY-MM`, or a date `YYYY-MM-DD` (its month).
+    pub fn parse(s: &str) -> Option<Month> {
+        let s = s.trim();
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Some(Month { year: d.year(), month: d.month() });
+        }
+        let (y, m) = s.split_once('-')?;
+        let (year, month) = (y.parse().ok()?, m.parse().ok()?);
+        (y.len() == 4 && (1..=12).contains(&month)).then_some(Month { year, month })
+    }
+
+    pub fn of(t: DateTime<Utc>) -> Month {
+        Month { year: t.year(), month: t.month() }
+    }
+
+    pub fn previous(self) -> Month {
+        if self.month == 1 {
+            Month { year: self.year - 1, month: 12 }
+        } else {
+            Month { year: self.year, month: self.month - 1 }
+        }
+    }
+
+    pub fn next(self) -> Month {
+        if self.month == 12 {
+            Month { year: self.year + 1, month: 1 }
+        } else {
+            Month { year: self.year, month: self.month + 1 }
+        }
+    }
+
+    /// First instant of the month.
+    pub fn start(self) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// First instant of the next month (exclusive end).
+    pub fn end(self) -> DateTime<Utc> {
+        self.next().start()
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// The points weights, seeded with the defaults the first time.
+pub async fn weights(store: &Arc<dyn Store>) -> anyhow::Result<Vec<Weight>> {
+    let mut rows = store.weights().await?;
+    if rows.is_empty() {
+        let seed: Vec<WeightRow> = default_weights()
+            .into_iter()
+            .map(|w| WeightRow {
+                product: w.product,
+                edition: w.edition,
+                workload_type: w.workload_type,
+                weight: w.weight,
+            })
+            .collect();
+        store.seed_weights(&seed).await?;
+        rows = store.weights().await?;
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| Weight {
+            product: r.product,
+            edition: r.edition,
+            workload_type: r.workload_type,
+            weight: r.weight,
+        })
+        .collect())
+}
+
+/// The report's product name for a server kind.
+pub fn product_type(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::CloudConnectSite => "CloudConnect",
+        TargetKind::BackupServer => "BackupAndReplication",
+        TargetKind::VOneServer => "VONE",
+        TargetKind::Vb365Server => "VB365",
+        TargetKind::Console => "VSPC",
+    }
+}
+
+fn org_kind(k: OrganizationType) -> OrgKind {
+    match k {
+        OrganizationType::Provider => OrgKind::Provider,
+        OrganizationType::Reseller => OrgKind::Reseller,
+        OrganizationType::Company => OrgKind::Company,
+    }
+}
+
+fn license_ref(doc: &SlotDocument) -> Option<ServerLicenseRef> {
+    let f = doc.primary()?;
+    Some(ServerLicenseRef {
+        license_id: Some(f.license_id),
+        support_id: Some(f.claims.support_id.clone()).filter(|s| !s.is_empty()),
+        edition: f.claims.edition.clone(),
+        licensee: f.claims.company.clone(),
+    })
+}
+
+/// Everything a month's reports are built from, gathered once for all owners.
+pub struct Fleet {
+    pub organizations: Vec<OrgInfo>,
+    pub servers: Vec<ServerInfo>,
+    pub usage: Vec<UsageMax>,
+    pub weights: Vec<Weight>,
+    pub provider: OrgInfo,
+    pub provider_licensee: String,
+}
+
+pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Fleet> {
+    let organizations: Vec<OrgInfo> = store
+        .organizations()
+        .await?
+        .into_iter()
+        .map(|o| OrgInfo { uid: o.uid, name: o.name, kind: org_kind(o.kind), parent: o.parent_uid })
+        .collect();
+    let provider = organizations
+        .iter()
+        .find(|o| o.kind == OrgKind::Provider)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the provider organization is missing"))?;
+    let maxima = store.usage_maxima(month.start(), month.end()).await?;
+    let collected: HashSet<Uuid> = maxima.iter().map(|m| m.server_uid).collect();
+    let mut licenses: HashMap<Uuid, SlotDocument> = HashMap::new();
+    for kind in [TargetKind::Console, TargetKind::CloudConnectSite, TargetKind::BackupServer, TargetKind::VOneServer, TargetKind::Vb365Server] {
+        for slot in store.license_slots(kind).await? {
+            if let Ok(doc) = SlotDocument::from_slot(Some(&slot)) {
+                licenses.insert(slot.target_uid, doc);
+            }
+        }
+    }
+    let console_doc = licenses.get(&CONSOLE_TARGET);
+    let provider_licensee = console_doc
+        .and_then(|d| d.primary())
+        .map(|f| f.claims.company.clone())
+        .unwrap_or_else(|| provider.name.clone());
+    let mut servers: Vec<ServerInfo> = store
+        .servers(None)
+        .await?
+        .into_iter()
+        .map(|s| ServerInfo {
+            uid: s.uid,
+            name: s.name,
+            product: product_type(s.kind).into(),
+            organization_uid: s.organization_uid,
+            license: licenses.get(&s.uid).and_then(license_ref),
+            // A server registered after the month ended had nothing to report.
+            collected: collected.contains(&s.uid) || s.created_at >= month.end(),
+            cloned: false,
+            unsupported: false,
+        })
+        .collect();
+    // Backup agents managed by the console report against the console itself.
+    servers.push(ServerInfo {
+        uid: CONSOLE_TARGET,
+        name: "Tallyman console".into(),
+        product: "VSPC".into(),
+        organization_uid: provider.uid,
+        license: console_doc.and_then(license_ref),
+        collected: true,
+        cloned: false,
+        unsupported: false,
+    });
+    let usage = maxima
+        .into_iter()
+        .map(|m| UsageMax {
+            server_uid: m.server_uid,
+            organization_uid: m.organization_uid,
+            workload_type: m.workload_type,
+            platform: m.platform,
+            used: u64::try_from(m.used).unwrap_or(0),
+            new: u64::try_from(m.new).unwrap_or(0),
+        })
+        .collect();
+    Ok(Fleet {
+        organizations,
+        servers,
+        usage,
+        weights: weights(store).await?,
+        provider,
+        provider_licensee,
+    })
+}
+
+/// Whether reports of `owner` are approved without review: its own setting, or the provider's
+/// (turning it on for the provider turns it on for every reseller).
+pub async fn auto_approve(store: &Arc<dyn Store>, owner: Uuid, provider: Uuid) -> anyhow::Result<bool> {
+    Ok(store.report_auto_approve(owner).await?.unwrap_or(false)
+        || (owner != provider && store.report_auto_approve(provider).await?.unwrap_or(false)))
+}
+
+/// The stored document: the report as the API shows it, plus the flat lines the CSV is made of.
+pub fn document(report: &Value, lines: &Value) -> Value {
+    json!({"report": report, "lines": lines})
+}
+
+/// Generates (or regenerates) every owner's report for `month`. Approved reports are kept.
+/// `progress(done, total)` is called after each owner.
+pub async fn generate_month(
+    store: &Arc<dyn Store>,
+    month: Month,
+    now: DateTime<Utc>,
+    progress: &(dyn Fn(usize, usize) + Send + Sync),
+) -> anyhow::Result<Vec<(Uuid, ReportWrite)>> {
+    let fleet = gather(store, month).await?;
+    let owners: Vec<&OrgInfo> = fleet
+        .organizations
+        .iter()
+        .filter(|o| matches!(o.kind, OrgKind::Provider | OrgKind::Reseller))
+        .collect();
+    let mut written = Vec::new();
+    for (i, owner) in owners.iter().enumerate() {
+        let id = store.report_id_for(owner.uid, &month.to_string()).await?;
+        let input = ReportInput {
+            report_id: id,
+            owner,
+            owner_licensee: &fleet.provider_licensee,
+            interval_start: month.start(),
+            interval_end: month.end() - Duration::seconds(1),
+            generated_at: now,
+            organizations: &fleet.organizations,
+            servers: &fleet.servers,
+            usage: &fleet.usage,
+            weights: &fleet.weights,
+        };
+        let (mut report, lines) = build_with_lines(&input);
+        let approve = auto_approve(store, owner.uid, fleet.provider.uid).await?;
+        let status = if approve { ReportStatus::Approved } else { ReportStatus::ApprovalRequired };
+        report.report_status = status.as_str().into();
+        let record = ReportRecord {
+            id,
+            owner_uid: owner.uid,
+            month: month.to_string(),
+            status,
+            generated_at: now,
+            approved_at: approve.then_some(now),
+            document: document(&serde_json::to_value(&report)?, &serde_json::to_value(&lines)?),
+        };
+        written.push((owner.uid, store.write_report(&record).await?));
+        progress(i + 1, owners.len());
+    }
+    Ok(written)
+}
+
+/// Finalizes every report of `owner` still waiting for approval; returns their ids.
+pub async fn finalize(store: &Arc<dyn Store>, owner: Uuid, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
+    let mut done = Vec::new();
+    for r in store.reports().await? {
+        if r.owner_uid != owner || r.status != ReportStatus::ApprovalRequired {
+            continue;
+        }
+        let mut doc = r.document.clone();
+        doc["report"]["reportStatus"] = json!("Finalization");
+        if !store.transition_report(r.id, ReportStatus::ApprovalRequired, ReportStatus::Finalization, &doc, now).await? {
+            continue;
+        }
+        doc["report"]["reportStatus"] = json!("Approved");
+        if store.transition_report(r.id, ReportStatus::Finalization, ReportStatus::Approved, &doc, now).await? {
+            done.push(r.id);
+        }
+    }
+    Ok(done)
+}
+
+/// The monthly job: on the 1st (or the first run after it) generate last month's reports if
+/// they are missing, and from the configured day on finalize reports still waiting.
+pub async fn monthly_job(store: &Arc<dyn Store>, now: DateTime<Utc>, finalize_day: u32, node: &str) -> anyhow::Result<()> {
+    if !store.try_acquire_lease("monthly-reports", node, now, now + Duration::minutes(30)).await? {
+        return Ok(());
+    }
+    let last = Month::of(now).previous();
+    let provider = store.provider().await?.ok_or_else(|| anyhow::anyhow!("no provider"))?;
+    let exists = store.reports().await?.iter().any(|r| r.owner_uid == provider.uid && r.month == last.to_string());
+    if !exists {
+        let written = generate_month(store, last, now, &|_, _| {}).await?;
+        tracing::info!(month = %last, reports = written.len(), "generated the monthly license usage reports");
+    }
+    if now.day() >= finalize_day {
+        for org in store.organizations().await? {
+            if matches!(org.kind, OrganizationType::Provider | OrganizationType::Reseller) {
+                let ids = finalize(store, org.uid, now).await?;
+                if !ids.is_empty() {
+                    tracing::info!(owner = %org.uid, reports = ?ids, "finalized license usage reports automatically");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_parse_and_step() {
+        assert_eq!(Month::parse("2026-10"), Some(Month { year: 2026, month: 10 }));
+        assert_eq!(Month::parse("2026-10-17"), Some(Month { year: 2026, month: 10 }));
+        assert_eq!(Month::parse("2026-13"), None);
+        assert_eq!(Month::parse("26-10"), None);
+        assert_eq!(Month::parse("latest"), None);
+        let jan = Month { year: 2027, month: 1 };
+        assert_eq!(jan.previous().to_string(), "2026-12");
+        assert_eq!(jan.previous().next(), jan);
+        assert_eq!(jan.start().to_rfc3339(), "2027-01-01T00:00:00+00:00");
+        assert_eq!(Month { year: 2026, month: 12 }.end(), jan.start());
+    }
+}

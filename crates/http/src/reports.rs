@@ -1,0 +1,400 @@
+//! The monthly license usage reports: `/licensing/reports…` (list, latest, by month, CSV,
+//! finalization and settings). Each report belongs to a report owner, the provider or a
+//! reseller; provider roles see every report, reseller roles their own organization's.
+
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use tallyman_domain::report::ReportLine;
+use tallyman_query::{FieldType, Schema};
+use tallyman_store::{OrganizationType, ReportRecord, ReportStatus, Role};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::licensing::patch::{apply_flag_patch, PatchBody};
+use crate::openapi::{DataOf, ListOf};
+use crate::query::{CollectionParams, CollectionQuery, Resource};
+use crate::reporting::{self, Month};
+use crate::select::{Select, SelectParam};
+use crate::wire::{JsonPatch, Single};
+use crate::AppState;
+
+/// Roles the contract admits on every report operation.
+pub const REPORT_ROLES: &[Role] = &[
+    Role::PortalAdministrator,
+    Role::ServiceProviderGlobalAdministrator,
+    Role::ServiceProviderAdministrator,
+];
+
+/// Marker type for the report resource (the stored document is already in wire shape).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = SingleLicenseReport)]
+pub struct SingleLicenseReportDoc {
+    report_status: String,
+    #[schema(value_type = Object)]
+    report_parameters: Value,
+    #[schema(value_type = Object)]
+    report_summary: Value,
+    #[schema(value_type = Vec<Object>)]
+    organizations_usage: Value,
+    not_collected_cloud_servers: Option<Vec<String>>,
+    cloned_cloud_servers: Option<Vec<String>>,
+    unsupported_cloud_servers: Option<Vec<String>>,
+    #[schema(value_type = Vec<Object>)]
+    usage_details: Value,
+    #[schema(value_type = Vec<Object>)]
+    appendices: Value,
+}
+
+impl Resource for SingleLicenseReportDoc {
+    fn schema() -> &'static Schema {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SCHEMA.get_or_init(|| {
+            use FieldType::*;
+            Schema::new(&[
+                ("reportStatus", Enum),
+                ("reportParameters.reportId", Integer),
+                ("reportParameters.organizationName", String),
+                ("reportParameters.organizationUid", Uuid),
+                ("reportParameters.licenseCompanyName", String),
+                ("reportParameters.generationDate", DateTime),
+                ("reportParameters.reportInterval.startOfInterval", DateTime),
+                ("reportParameters.reportInterval.endOfInterval", DateTime),
+                ("reportSummary.totalPoints", Number),
+                ("reportSummary.productsUsage", Object),
+                ("organizationsUsage", Object),
+                ("notCollectedCloudServers", StringArray),
+                ("clonedCloudServers", StringArray),
+                ("unsupportedCloudServers", StringArray),
+                ("usageDetails", Object),
+                ("appendices", Object),
+            ])
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseReportFinalizationStatus {
+    pub report_approval_status: String,
+    pub message: String,
+}
+
+impl Resource for LicenseReportFinalizationStatus {
+    fn schema() -> &'static Schema {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SCHEMA.get_or_init(|| Schema::new(&[("reportApprovalStatus", FieldType::Enum), ("message", FieldType::String)]))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SingleLicenseReportSettings {
+    pub auto_approve: bool,
+}
+
+impl Resource for SingleLicenseReportSettings {
+    fn schema() -> &'static Schema {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SCHEMA.get_or_init(|| Schema::new(&[("autoApprove", FieldType::Boolean)]))
+    }
+}
+
+/// The report owner a caller acts for: the provider for provider roles, the caller's reseller
+/// otherwise.
+async fn owner_of(state: &AppState, caller: &Caller) -> ApiResult<Uuid> {
+    if caller.role.organization_type() == OrganizationType::Provider {
+        return Ok(state
+            .store
+            .provider()
+            .await?
+            .ok_or_else(|| ApiError::internal("the provider organization is missing"))?
+            .uid);
+    }
+    Ok(caller.organization_uid)
+}
+
+/// Reports the caller may read, newest month first.
+async fn visible_reports(state: &AppState, caller: &Caller) -> ApiResult<Vec<ReportRecord>> {
+    caller.require(REPORT_ROLES)?;
+    let all = state.store.reports().await?;
+    if caller.role.organization_type() == OrganizationType::Provider {
+        return Ok(all);
+    }
+    Ok(all.into_iter().filter(|r| r.owner_uid == caller.organization_uid).collect())
+}
+
+fn wire(record: &ReportRecord) -> Value {
+    record.document.get("report").cloned().unwrap_or(Value::Null)
+}
+
+#[utoipa::path(
+    get, path = "/licensing/reports", operation_id = "GetLicensingReports", tag = "Licensing",
+    params(CollectionParams),
+    responses((status = 200, body = ListOf<SingleLicenseReportDoc>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn get_licensing_reports(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: CollectionQuery<SingleLicenseReportDoc>,
+) -> ApiResult<Response> {
+    let docs = visible_reports(&state, &caller).await?.iter().map(wire).collect();
+    Ok(query.page(docs).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/licensing/reports/latest", operation_id = "GetLatestLicensingReports", tag = "Licensing",
+    params(CollectionParams),
+    responses((status = 200, body = ListOf<SingleLicenseReportDoc>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn get_latest_licensing_reports(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: CollectionQuery<SingleLicenseReportDoc>,
+) -> ApiResult<Response> {
+    let mut seen = std::collections::HashSet::new();
+    // Newest month first, so the first report seen per owner is its latest.
+    let docs = visible_reports(&state, &caller)
+        .await?
+        .iter()
+        .filter(|r| seen.insert(r.owner_uid))
+        .map(wire)
+        .collect();
+    Ok(query.page(docs).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/licensing/reports/{date}", operation_id = "GetLicensingReportsForDate", tag = "Licensing",
+    params(("date" = chrono::NaiveDate, Path, description = "Month of the reports (YYYY-MM; a full date selects its month)."), CollectionParams),
+    responses((status = 200, body = ListOf<SingleLicenseReportDoc>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn get_licensing_reports_for_date(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    query: CollectionQuery<SingleLicenseReportDoc>,
+) -> ApiResult<Response> {
+    let month = Month::parse(&raw).ok_or_else(|| {
+        ApiError::bad_parameter("date", "The date must be a month (YYYY-MM) or a date (YYYY-MM-DD).")
+    })?;
+    let wanted = month.to_string();
+    let docs = visible_reports(&state, &caller)
+        .await?
+        .iter()
+        .filter(|r| r.month == wanted)
+        .map(wire)
+        .collect();
+    Ok(query.page(docs).into_response())
+}
+
+/// CSV columns, in order; `docs/report-csv.md` describes each.
+pub const CSV_HEADER: [&str; 24] = [
+    "Report ID", "Month", "Report Owner", "Report Status", "Section", "Licensee",
+    "Organization Type", "Organization", "Organization UID", "Server", "Server UID", "Product",
+    "Edition", "License ID", "Support ID", "Workload Type", "Platform", "Points Per Workload",
+    "Licensed Count", "New Count", "Reported Count", "Points", "Note", "Generation Date",
+];
+
+/// Quotes a field as RFC 4180 requires.
+fn csv_field(out: &mut String, field: &str) {
+    if field.contains([',', '"', '\r', '\n']) || field.starts_with(' ') || field.ends_with(' ') {
+        out.push('"');
+        out.push_str(&field.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
+fn csv_row(fields: &[&str]) -> Bytes {
+    let mut out = String::with_capacity(fields.iter().map(|f| f.len() + 1).sum::<usize>() + 2);
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(&mut out, f);
+    }
+    out.push_str("\r\n");
+    Bytes::from(out)
+}
+
+/// Numbers in invariant form: integers without a fraction, others as Rust prints them.
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+#[utoipa::path(
+    get, path = "/licensing/reports/{id}/csv", operation_id = "DownloadLicensingReportCsv", tag = "Licensing",
+    params(("id" = i32, Path, description = "Report ID.")),
+    responses((status = 200, content_type = "application/csv", body = String), (status = "default", body = ErrorResponse)),
+)]
+pub async fn download_licensing_report_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
+    let id: i64 = raw
+        .trim()
+        .parse::<i32>()
+        .map_err(|_| ApiError::bad_parameter("id", "The report id must be an integer."))?
+        .into();
+    let record = visible_reports(&state, &caller)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("Report {id} was not found.")))?;
+    let lines: Vec<ReportLine> = serde_json::from_value(record.document.get("lines").cloned().unwrap_or(Value::Array(vec![])))
+        .map_err(|e| ApiError::internal(format!("report {id} has unreadable lines: {e}")))?;
+    let report = wire(&record);
+    let owner = report["reportParameters"]["organizationName"].as_str().unwrap_or_default().to_string();
+    let generated = report["reportParameters"]["generationDate"].as_str().unwrap_or_default().to_string();
+    let status = record.status.as_str().to_string();
+    let month = record.month.clone();
+    let report_id = id.to_string();
+
+    // Rows are rendered as the body is read, so a large report is never one big string.
+    let header = std::iter::once(Bytes::from_static(b"\xEF\xBB\xBF")).chain(std::iter::once(csv_row(&CSV_HEADER)));
+    let rows = lines.into_iter().map(move |l| {
+        let license = l.license_id.map(|u| u.to_string()).unwrap_or_default();
+        let weight = num(l.weight);
+        let (initial, new, reported) = (l.initial_count.to_string(), l.new_count.to_string(), l.reported_count.to_string());
+        let points = num(l.used_points);
+        let org_uid = l.organization_uid.to_string();
+        let server_uid = l.server_uid.to_string();
+        csv_row(&[
+            &report_id, &month, &owner, &status, &l.section, &l.licensee, &l.organization_type,
+            &l.organization_name, &org_uid, &l.server_name, &server_uid, &l.product_type,
+            &l.license_edition, &license, l.support_id.as_deref().unwrap_or(""), &l.workload_type,
+            &l.platform, &weight, &initial, &new, &reported, &points, &l.note, &generated,
+        ])
+    });
+    let stream = futures::stream::iter(header.chain(rows).map(Ok::<Bytes, std::io::Error>));
+    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/csv; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"license-report-{}-{}.csv\"", record.month, id)) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    post, path = "/licensing/reports/finalization", operation_id = "FinalizeLicensingReports", tag = "Licensing",
+    params(SelectParam),
+    responses((status = 200, body = DataOf<LicenseReportFinalizationStatus>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn finalize_licensing_reports(
+    State(state): State<AppState>,
+    caller: Caller,
+    select: Select<LicenseReportFinalizationStatus>,
+) -> ApiResult<Response> {
+    caller.require(REPORT_ROLES)?;
+    let owner = owner_of(&state, &caller).await?;
+    let finalized = reporting::finalize(&state.store, owner, state.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+    let status = if !finalized.is_empty() {
+        tracing::info!(%owner, reports = ?finalized, by = %caller.name, "license usage reports finalized");
+        LicenseReportFinalizationStatus {
+            report_approval_status: "Finalized".into(),
+            message: format!("Finalized {} report(s): {:?}.", finalized.len(), finalized),
+        }
+    } else {
+        let latest = state.store.reports().await?.into_iter().find(|r| r.owner_uid == owner);
+        match latest {
+            Some(r) if r.status == ReportStatus::Approved => LicenseReportFinalizationStatus {
+                report_approval_status: "Approved".into(),
+                message: format!("The report for {} is already approved.", r.month),
+            },
+            _ => LicenseReportFinalizationStatus {
+                report_approval_status: "NotApprovable".into(),
+                message: "There is no report waiting for approval.".into(),
+            },
+        }
+    };
+    Ok(Single { data: select.project(serde_json::to_value(status).map_err(ApiError::internal)?) }.into_response())
+}
+
+#[utoipa::path(
+    get, path = "/licensing/reports/settings", operation_id = "GetLicensingReportsSettings", tag = "Licensing",
+    params(SelectParam),
+    responses((status = 200, body = DataOf<SingleLicenseReportSettings>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn get_licensing_reports_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    select: Select<SingleLicenseReportSettings>,
+) -> ApiResult<Response> {
+    caller.require(REPORT_ROLES)?;
+    let owner = owner_of(&state, &caller).await?;
+    let provider = owner_of_provider(&state).await?;
+    let settings = SingleLicenseReportSettings {
+        auto_approve: reporting::auto_approve(&state.store, owner, provider).await.map_err(ApiError::internal)?,
+    };
+    Ok(Single { data: select.project(serde_json::to_value(settings).map_err(ApiError::internal)?) }.into_response())
+}
+
+async fn owner_of_provider(state: &AppState) -> ApiResult<Uuid> {
+    Ok(state
+        .store
+        .provider()
+        .await?
+        .ok_or_else(|| ApiError::internal("the provider organization is missing"))?
+        .uid)
+}
+
+#[utoipa::path(
+    patch, path = "/licensing/reports/settings", operation_id = "PatchLicensingReportsSettings", tag = "Licensing",
+    params(SelectParam),
+    request_body = Vec<JsonPatch>,
+    responses((status = 200, body = DataOf<SingleLicenseReportSettings>), (status = "default", body = ErrorResponse)),
+)]
+pub async fn patch_licensing_reports_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    select: Select<SingleLicenseReportSettings>,
+    PatchBody(patch): PatchBody,
+) -> ApiResult<Response> {
+    caller.require(REPORT_ROLES)?;
+    let owner = owner_of(&state, &caller).await?;
+    let provider = owner_of_provider(&state).await?;
+    let current = reporting::auto_approve(&state.store, owner, provider).await.map_err(ApiError::internal)?;
+    let wanted = apply_flag_patch(&patch, "autoApprove", &[], current)?;
+    if owner != provider && !wanted && state.store.report_auto_approve(provider).await?.unwrap_or(false) {
+        let op = patch.last().cloned().unwrap_or(Value::Null);
+        return Err(crate::licensing::patch::patch_failed(
+            &op,
+            "The provider approves reports automatically for every reseller; only the provider can turn it off.",
+        ));
+    }
+    if wanted != current || state.store.report_auto_approve(owner).await?.is_none() {
+        state.store.set_report_auto_approve(owner, wanted).await?;
+    }
+    let settings = SingleLicenseReportSettings { auto_approve: wanted };
+    Ok(Single { data: select.project(serde_json::to_value(settings).map_err(ApiError::internal)?) }.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_as_rfc_4180_says() {
+        let row = csv_row(&["plain", "a,b", "say \"hi\"", "two\nlines", ""]);
+        assert_eq!(&row[..], b"plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n");
+        assert_eq!(num(55.0), "55");
+        assert_eq!(num(13.5), "13.5");
+    }
+}
