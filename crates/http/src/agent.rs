@@ -669,7 +669,7 @@ pub async fn ack_license(
     if ack.revision != current {
         // A retried acknowledgement that already went through moved the revision on by one;
         // answer it as the first attempt was answered.
-        if ack.revision + 1 == current {
+        if ack.revision.checked_add(1) == Some(current) {
             let events = state.store.license_events(target.uid).await?;
             if events.last().is_some_and(|e| is_same_ack(e, &agent, &ack)) {
                 return Ok(ack_answer(&target));

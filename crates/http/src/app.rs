@@ -333,31 +333,66 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
                 get(console::get_console_license_settings),
             ),
         )
-        .route("/licensing/reports", tracked(&state, "GetLicensingReports", get(reports::get_licensing_reports)))
+        .route(
+            "/licensing/reports",
+            tracked(
+                &state,
+                "GetLicensingReports",
+                get(reports::get_licensing_reports),
+            ),
+        )
         .route(
             "/licensing/reports/latest",
-            tracked(&state, "GetLatestLicensingReports", get(reports::get_latest_licensing_reports)),
+            tracked(
+                &state,
+                "GetLatestLicensingReports",
+                get(reports::get_latest_licensing_reports),
+            ),
         )
         .route(
             "/licensing/reports/finalization",
-            tracked(&state, "FinalizeLicensingReports", post(reports::finalize_licensing_reports)),
+            tracked(
+                &state,
+                "FinalizeLicensingReports",
+                post(reports::finalize_licensing_reports),
+            ),
         )
         .route(
             "/licensing/reports/settings",
-            tracked(&state, "GetLicensingReportsSettings", get(reports::get_licensing_reports_settings))
-                .merge(tracked(&state, "PatchLicensingReportsSettings", patch(reports::patch_licensing_reports_settings))),
+            tracked(
+                &state,
+                "GetLicensingReportsSettings",
+                get(reports::get_licensing_reports_settings),
+            )
+            .merge(tracked(
+                &state,
+                "PatchLicensingReportsSettings",
+                patch(reports::patch_licensing_reports_settings),
+            )),
         )
         .route(
             "/licensing/reports/{date}",
-            tracked(&state, "GetLicensingReportsForDate", get(reports::get_licensing_reports_for_date)),
+            tracked(
+                &state,
+                "GetLicensingReportsForDate",
+                get(reports::get_licensing_reports_for_date),
+            ),
         )
         .route(
             "/licensing/reports/{id}/csv",
-            tracked(&state, "DownloadLicensingReportCsv", get(reports::download_licensing_report_csv)),
+            tracked(
+                &state,
+                "DownloadLicensingReportCsv",
+                get(reports::download_licensing_report_csv),
+            ),
         )
         .route(
             "/licensing/usage/organizations",
-            tracked(&state, "GetOrganizationsLicenseUsage", get(usage::get_organizations_license_usage)),
+            tracked(
+                &state,
+                "GetOrganizationsLicenseUsage",
+                get(usage::get_organizations_license_usage),
+            ),
         )
         .merge(extra)
         .route_layer(middleware::from_fn_with_state(
@@ -374,7 +409,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .nest("/api/v3", public.merge(authenticated))
         // Agents authenticate with their own tokens, so their API sits outside the VSPC
         // bearer middleware.
-        .nest("/api/agent/v1", agent::router())
+        .nest("/api/agent/v1", agent::router().merge(crate::agent_usage::routes()))
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -460,7 +495,8 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let janitor = spawn_janitor(state.clone());
-    let monthly = crate::jobs::spawn_monthly_reports(state.clone(), state.config.report_finalize_day);
+    let monthly =
+        crate::jobs::spawn_monthly_reports(state.clone(), state.config.report_finalize_day);
     let auto_update = crate::jobs::spawn_auto_update(state);
     // Trailing slashes are trimmed before routing, so `/x/` and `/x` are the same resource
     // (no redirects: some clients refuse to follow them).

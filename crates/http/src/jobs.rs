@@ -131,7 +131,10 @@ pub fn spawn_monthly_reports(state: AppState, finalize_day: u32) -> tokio::task:
         let mut tick = tokio::time::interval(MONTHLY_TICK);
         loop {
             tick.tick().await;
-            if let Err(e) = crate::reporting::monthly_job(&state.store, state.clock.now(), finalize_day, &node).await {
+            if let Err(e) =
+                crate::reporting::monthly_job(&state.store, state.clock.now(), finalize_day, &node)
+                    .await
+            {
                 tracing::warn!(error = %e, "monthly report job failed");
             }
         }

@@ -4,6 +4,7 @@
 
 pub mod about;
 pub mod agent;
+pub mod agent_usage;
 pub mod app;
 pub mod async_actions;
 pub mod auth;

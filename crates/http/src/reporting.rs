@@ -31,7 +31,10 @@ impl Month {
     pub fn parse(s: &str) -> Option<Month> {
         let s = s.trim();
         if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            return Some(Month { year: d.year(), month: d.month() });
+            return Some(Month {
+                year: d.year(),
+                month: d.month(),
+            });
         }
         let (y, m) = s.split_once('-')?;
         let (year, month) = (y.parse().ok()?, m.parse().ok()?);
@@ -39,22 +42,37 @@ impl Month {
     }
 
     pub fn of(t: DateTime<Utc>) -> Month {
-        Month { year: t.year(), month: t.month() }
+        Month {
+            year: t.year(),
+            month: t.month(),
+        }
     }
 
     pub fn previous(self) -> Month {
         if self.month == 1 {
-            Month { year: self.year - 1, month: 12 }
+            Month {
+                year: self.year - 1,
+                month: 12,
+            }
         } else {
-            Month { year: self.year, month: self.month - 1 }
+            Month {
+                year: self.year,
+                month: self.month - 1,
+            }
         }
     }
 
     pub fn next(self) -> Month {
         if self.month == 12 {
-            Month { year: self.year + 1, month: 1 }
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
         } else {
-            Month { year: self.year, month: self.month + 1 }
+            Month {
+                year: self.year,
+                month: self.month + 1,
+            }
         }
     }
 
@@ -148,7 +166,12 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
         .organizations()
         .await?
         .into_iter()
-        .map(|o| OrgInfo { uid: o.uid, name: o.name, kind: org_kind(o.kind), parent: o.parent_uid })
+        .map(|o| OrgInfo {
+            uid: o.uid,
+            name: o.name,
+            kind: org_kind(o.kind),
+            parent: o.parent_uid,
+        })
         .collect();
     let provider = organizations
         .iter()
@@ -158,7 +181,13 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
     let maxima = store.usage_maxima(month.start(), month.end()).await?;
     let collected: HashSet<Uuid> = maxima.iter().map(|m| m.server_uid).collect();
     let mut licenses: HashMap<Uuid, SlotDocument> = HashMap::new();
-    for kind in [TargetKind::Console, TargetKind::CloudConnectSite, TargetKind::BackupServer, TargetKind::VOneServer, TargetKind::Vb365Server] {
+    for kind in [
+        TargetKind::Console,
+        TargetKind::CloudConnectSite,
+        TargetKind::BackupServer,
+        TargetKind::VOneServer,
+        TargetKind::Vb365Server,
+    ] {
         for slot in store.license_slots(kind).await? {
             if let Ok(doc) = SlotDocument::from_slot(Some(&slot)) {
                 licenses.insert(slot.target_uid, doc);
@@ -220,7 +249,11 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
 
 /// Whether reports of `owner` are approved without review: its own setting, or the provider's
 /// (turning it on for the provider turns it on for every reseller).
-pub async fn auto_approve(store: &Arc<dyn Store>, owner: Uuid, provider: Uuid) -> anyhow::Result<bool> {
+pub async fn auto_approve(
+    store: &Arc<dyn Store>,
+    owner: Uuid,
+    provider: Uuid,
+) -> anyhow::Result<bool> {
     Ok(store.report_auto_approve(owner).await?.unwrap_or(false)
         || (owner != provider && store.report_auto_approve(provider).await?.unwrap_or(false)))
 }
@@ -261,7 +294,11 @@ pub async fn generate_month(
         };
         let (mut report, lines) = build_with_lines(&input);
         let approve = auto_approve(store, owner.uid, fleet.provider.uid).await?;
-        let status = if approve { ReportStatus::Approved } else { ReportStatus::ApprovalRequired };
+        let status = if approve {
+            ReportStatus::Approved
+        } else {
+            ReportStatus::ApprovalRequired
+        };
         report.report_status = status.as_str().into();
         let record = ReportRecord {
             id,
@@ -270,7 +307,10 @@ pub async fn generate_month(
             status,
             generated_at: now,
             approved_at: approve.then_some(now),
-            document: document(&serde_json::to_value(&report)?, &serde_json::to_value(&lines)?),
+            document: document(
+                &serde_json::to_value(&report)?,
+                &serde_json::to_value(&lines)?,
+            ),
         };
         written.push((owner.uid, store.write_report(&record).await?));
         progress(i + 1, owners.len());
@@ -279,7 +319,11 @@ pub async fn generate_month(
 }
 
 /// Finalizes every report of `owner` still waiting for approval; returns their ids.
-pub async fn finalize(store: &Arc<dyn Store>, owner: Uuid, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
+pub async fn finalize(
+    store: &Arc<dyn Store>,
+    owner: Uuid,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<i64>> {
     let mut done = Vec::new();
     for r in store.reports().await? {
         if r.owner_uid != owner || r.status != ReportStatus::ApprovalRequired {
@@ -287,11 +331,29 @@ pub async fn finalize(store: &Arc<dyn Store>, owner: Uuid, now: DateTime<Utc>) -
         }
         let mut doc = r.document.clone();
         doc["report"]["reportStatus"] = json!("Finalization");
-        if !store.transition_report(r.id, ReportStatus::ApprovalRequired, ReportStatus::Finalization, &doc, now).await? {
+        if !store
+            .transition_report(
+                r.id,
+                ReportStatus::ApprovalRequired,
+                ReportStatus::Finalization,
+                &doc,
+                now,
+            )
+            .await?
+        {
             continue;
         }
         doc["report"]["reportStatus"] = json!("Approved");
-        if store.transition_report(r.id, ReportStatus::Finalization, ReportStatus::Approved, &doc, now).await? {
+        if store
+            .transition_report(
+                r.id,
+                ReportStatus::Finalization,
+                ReportStatus::Approved,
+                &doc,
+                now,
+            )
+            .await?
+        {
             done.push(r.id);
         }
     }
@@ -300,20 +362,38 @@ pub async fn finalize(store: &Arc<dyn Store>, owner: Uuid, now: DateTime<Utc>) -
 
 /// The monthly job: on the 1st (or the first run after it) generate last month's reports if
 /// they are missing, and from the configured day on finalize reports still waiting.
-pub async fn monthly_job(store: &Arc<dyn Store>, now: DateTime<Utc>, finalize_day: u32, node: &str) -> anyhow::Result<()> {
-    if !store.try_acquire_lease("monthly-reports", node, now, now + Duration::minutes(30)).await? {
+pub async fn monthly_job(
+    store: &Arc<dyn Store>,
+    now: DateTime<Utc>,
+    finalize_day: u32,
+    node: &str,
+) -> anyhow::Result<()> {
+    if !store
+        .try_acquire_lease("monthly-reports", node, now, now + Duration::minutes(30))
+        .await?
+    {
         return Ok(());
     }
     let last = Month::of(now).previous();
-    let provider = store.provider().await?.ok_or_else(|| anyhow::anyhow!("no provider"))?;
-    let exists = store.reports().await?.iter().any(|r| r.owner_uid == provider.uid && r.month == last.to_string());
+    let provider = store
+        .provider()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no provider"))?;
+    let exists = store
+        .reports()
+        .await?
+        .iter()
+        .any(|r| r.owner_uid == provider.uid && r.month == last.to_string());
     if !exists {
         let written = generate_month(store, last, now, &|_, _| {}).await?;
         tracing::info!(month = %last, reports = written.len(), "generated the monthly license usage reports");
     }
     if now.day() >= finalize_day {
         for org in store.organizations().await? {
-            if matches!(org.kind, OrganizationType::Provider | OrganizationType::Reseller) {
+            if matches!(
+                org.kind,
+                OrganizationType::Provider | OrganizationType::Reseller
+            ) {
                 let ids = finalize(store, org.uid, now).await?;
                 if !ids.is_empty() {
                     tracing::info!(owner = %org.uid, reports = ?ids, "finalized license usage reports automatically");
@@ -330,15 +410,37 @@ mod tests {
 
     #[test]
     fn months_parse_and_step() {
-        assert_eq!(Month::parse("2026-10"), Some(Month { year: 2026, month: 10 }));
-        assert_eq!(Month::parse("2026-10-17"), Some(Month { year: 2026, month: 10 }));
+        assert_eq!(
+            Month::parse("2026-10"),
+            Some(Month {
+                year: 2026,
+                month: 10
+            })
+        );
+        assert_eq!(
+            Month::parse("2026-10-17"),
+            Some(Month {
+                year: 2026,
+                month: 10
+            })
+        );
         assert_eq!(Month::parse("2026-13"), None);
         assert_eq!(Month::parse("26-10"), None);
         assert_eq!(Month::parse("latest"), None);
-        let jan = Month { year: 2027, month: 1 };
+        let jan = Month {
+            year: 2027,
+            month: 1,
+        };
         assert_eq!(jan.previous().to_string(), "2026-12");
         assert_eq!(jan.previous().next(), jan);
         assert_eq!(jan.start().to_rfc3339(), "2027-01-01T00:00:00+00:00");
-        assert_eq!(Month { year: 2026, month: 12 }.end(), jan.start());
+        assert_eq!(
+            Month {
+                year: 2026,
+                month: 12
+            }
+            .end(),
+            jan.start()
+        );
     }
 }

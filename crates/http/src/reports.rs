@@ -91,7 +91,12 @@ pub struct LicenseReportFinalizationStatus {
 impl Resource for LicenseReportFinalizationStatus {
     fn schema() -> &'static Schema {
         static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        SCHEMA.get_or_init(|| Schema::new(&[("reportApprovalStatus", FieldType::Enum), ("message", FieldType::String)]))
+        SCHEMA.get_or_init(|| {
+            Schema::new(&[
+                ("reportApprovalStatus", FieldType::Enum),
+                ("message", FieldType::String),
+            ])
+        })
     }
 }
 
@@ -129,11 +134,18 @@ async fn visible_reports(state: &AppState, caller: &Caller) -> ApiResult<Vec<Rep
     if caller.role.organization_type() == OrganizationType::Provider {
         return Ok(all);
     }
-    Ok(all.into_iter().filter(|r| r.owner_uid == caller.organization_uid).collect())
+    Ok(all
+        .into_iter()
+        .filter(|r| r.owner_uid == caller.organization_uid)
+        .collect())
 }
 
 fn wire(record: &ReportRecord) -> Value {
-    record.document.get("report").cloned().unwrap_or(Value::Null)
+    record
+        .document
+        .get("report")
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 #[utoipa::path(
@@ -146,7 +158,11 @@ pub async fn get_licensing_reports(
     caller: Caller,
     query: CollectionQuery<SingleLicenseReportDoc>,
 ) -> ApiResult<Response> {
-    let docs = visible_reports(&state, &caller).await?.iter().map(wire).collect();
+    let docs = visible_reports(&state, &caller)
+        .await?
+        .iter()
+        .map(wire)
+        .collect();
     Ok(query.page(docs).into_response())
 }
 
@@ -183,7 +199,10 @@ pub async fn get_licensing_reports_for_date(
     query: CollectionQuery<SingleLicenseReportDoc>,
 ) -> ApiResult<Response> {
     let month = Month::parse(&raw).ok_or_else(|| {
-        ApiError::bad_parameter("date", "The date must be a month (YYYY-MM) or a date (YYYY-MM-DD).")
+        ApiError::bad_parameter(
+            "date",
+            "The date must be a month (YYYY-MM) or a date (YYYY-MM-DD).",
+        )
     })?;
     let wanted = month.to_string();
     let docs = visible_reports(&state, &caller)
@@ -197,10 +216,30 @@ pub async fn get_licensing_reports_for_date(
 
 /// CSV columns, in order; `docs/report-csv.md` describes each.
 pub const CSV_HEADER: [&str; 24] = [
-    "Report ID", "Month", "Report Owner", "Report Status", "Section", "Licensee",
-    "Organization Type", "Organization", "Organization UID", "Server", "Server UID", "Product",
-    "Edition", "License ID", "Support ID", "Workload Type", "Platform", "Points Per Workload",
-    "Licensed Count", "New Count", "Reported Count", "Points", "Note", "Generation Date",
+    "Report ID",
+    "Month",
+    "Report Owner",
+    "Report Status",
+    "Section",
+    "Licensee",
+    "Organization Type",
+    "Organization",
+    "Organization UID",
+    "Server",
+    "Server UID",
+    "Product",
+    "Edition",
+    "License ID",
+    "Support ID",
+    "Workload Type",
+    "Platform",
+    "Points Per Workload",
+    "Licensed Count",
+    "New Count",
+    "Reported Count",
+    "Points",
+    "Note",
+    "Generation Date",
 ];
 
 /// Quotes a field as RFC 4180 requires.
@@ -255,36 +294,79 @@ pub async fn download_licensing_report_csv(
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| ApiError::not_found(format!("Report {id} was not found.")))?;
-    let lines: Vec<ReportLine> = serde_json::from_value(record.document.get("lines").cloned().unwrap_or(Value::Array(vec![])))
-        .map_err(|e| ApiError::internal(format!("report {id} has unreadable lines: {e}")))?;
+    let lines: Vec<ReportLine> = serde_json::from_value(
+        record
+            .document
+            .get("lines")
+            .cloned()
+            .unwrap_or(Value::Array(vec![])),
+    )
+    .map_err(|e| ApiError::internal(format!("report {id} has unreadable lines: {e}")))?;
     let report = wire(&record);
-    let owner = report["reportParameters"]["organizationName"].as_str().unwrap_or_default().to_string();
-    let generated = report["reportParameters"]["generationDate"].as_str().unwrap_or_default().to_string();
+    let owner = report["reportParameters"]["organizationName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let generated = report["reportParameters"]["generationDate"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let status = record.status.as_str().to_string();
     let month = record.month.clone();
     let report_id = id.to_string();
 
     // Rows are rendered as the body is read, so a large report is never one big string.
-    let header = std::iter::once(Bytes::from_static(b"\xEF\xBB\xBF")).chain(std::iter::once(csv_row(&CSV_HEADER)));
+    let header = std::iter::once(Bytes::from_static(b"\xEF\xBB\xBF"))
+        .chain(std::iter::once(csv_row(&CSV_HEADER)));
     let rows = lines.into_iter().map(move |l| {
         let license = l.license_id.map(|u| u.to_string()).unwrap_or_default();
         let weight = num(l.weight);
-        let (initial, new, reported) = (l.initial_count.to_string(), l.new_count.to_string(), l.reported_count.to_string());
+        let (initial, new, reported) = (
+            l.initial_count.to_string(),
+            l.new_count.to_string(),
+            l.reported_count.to_string(),
+        );
         let points = num(l.used_points);
         let org_uid = l.organization_uid.to_string();
         let server_uid = l.server_uid.to_string();
         csv_row(&[
-            &report_id, &month, &owner, &status, &l.section, &l.licensee, &l.organization_type,
-            &l.organization_name, &org_uid, &l.server_name, &server_uid, &l.product_type,
-            &l.license_edition, &license, l.support_id.as_deref().unwrap_or(""), &l.workload_type,
-            &l.platform, &weight, &initial, &new, &reported, &points, &l.note, &generated,
+            &report_id,
+            &month,
+            &owner,
+            &status,
+            &l.section,
+            &l.licensee,
+            &l.organization_type,
+            &l.organization_name,
+            &org_uid,
+            &l.server_name,
+            &server_uid,
+            &l.product_type,
+            &l.license_edition,
+            &license,
+            l.support_id.as_deref().unwrap_or(""),
+            &l.workload_type,
+            &l.platform,
+            &weight,
+            &initial,
+            &new,
+            &reported,
+            &points,
+            &l.note,
+            &generated,
         ])
     });
     let stream = futures::stream::iter(header.chain(rows).map(Ok::<Bytes, std::io::Error>));
     let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/csv; charset=utf-8"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"license-report-{}-{}.csv\"", record.month, id)) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"license-report-{}-{}.csv\"",
+        record.month, id
+    )) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
@@ -312,7 +394,12 @@ pub async fn finalize_licensing_reports(
             message: format!("Finalized {} report(s): {:?}.", finalized.len(), finalized),
         }
     } else {
-        let latest = state.store.reports().await?.into_iter().find(|r| r.owner_uid == owner);
+        let latest = state
+            .store
+            .reports()
+            .await?
+            .into_iter()
+            .find(|r| r.owner_uid == owner);
         match latest {
             Some(r) if r.status == ReportStatus::Approved => LicenseReportFinalizationStatus {
                 report_approval_status: "Approved".into(),
@@ -324,7 +411,10 @@ pub async fn finalize_licensing_reports(
             },
         }
     };
-    Ok(Single { data: select.project(serde_json::to_value(status).map_err(ApiError::internal)?) }.into_response())
+    Ok(Single {
+        data: select.project(serde_json::to_value(status).map_err(ApiError::internal)?),
+    }
+    .into_response())
 }
 
 #[utoipa::path(
@@ -341,9 +431,14 @@ pub async fn get_licensing_reports_settings(
     let owner = owner_of(&state, &caller).await?;
     let provider = owner_of_provider(&state).await?;
     let settings = SingleLicenseReportSettings {
-        auto_approve: reporting::auto_approve(&state.store, owner, provider).await.map_err(ApiError::internal)?,
+        auto_approve: reporting::auto_approve(&state.store, owner, provider)
+            .await
+            .map_err(ApiError::internal)?,
     };
-    Ok(Single { data: select.project(serde_json::to_value(settings).map_err(ApiError::internal)?) }.into_response())
+    Ok(Single {
+        data: select.project(serde_json::to_value(settings).map_err(ApiError::internal)?),
+    }
+    .into_response())
 }
 
 async fn owner_of_provider(state: &AppState) -> ApiResult<Uuid> {
@@ -370,9 +465,18 @@ pub async fn patch_licensing_reports_settings(
     caller.require(REPORT_ROLES)?;
     let owner = owner_of(&state, &caller).await?;
     let provider = owner_of_provider(&state).await?;
-    let current = reporting::auto_approve(&state.store, owner, provider).await.map_err(ApiError::internal)?;
+    let current = reporting::auto_approve(&state.store, owner, provider)
+        .await
+        .map_err(ApiError::internal)?;
     let wanted = apply_flag_patch(&patch, "autoApprove", &[], current)?;
-    if owner != provider && !wanted && state.store.report_auto_approve(provider).await?.unwrap_or(false) {
+    if owner != provider
+        && !wanted
+        && state
+            .store
+            .report_auto_approve(provider)
+            .await?
+            .unwrap_or(false)
+    {
         let op = patch.last().cloned().unwrap_or(Value::Null);
         return Err(crate::licensing::patch::patch_failed(
             &op,
@@ -382,8 +486,13 @@ pub async fn patch_licensing_reports_settings(
     if wanted != current || state.store.report_auto_approve(owner).await?.is_none() {
         state.store.set_report_auto_approve(owner, wanted).await?;
     }
-    let settings = SingleLicenseReportSettings { auto_approve: wanted };
-    Ok(Single { data: select.project(serde_json::to_value(settings).map_err(ApiError::internal)?) }.into_response())
+    let settings = SingleLicenseReportSettings {
+        auto_approve: wanted,
+    };
+    Ok(Single {
+        data: select.project(serde_json::to_value(settings).map_err(ApiError::internal)?),
+    }
+    .into_response())
 }
 
 #[cfg(test)]
@@ -393,7 +502,10 @@ mod tests {
     #[test]
     fn csv_fields_are_quoted_as_rfc_4180_says() {
         let row = csv_row(&["plain", "a,b", "say \"hi\"", "two\nlines", ""]);
-        assert_eq!(&row[..], b"plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n");
+        assert_eq!(
+            &row[..],
+            b"plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
+        );
         assert_eq!(num(55.0), "55");
         assert_eq!(num(13.5), "13.5");
     }

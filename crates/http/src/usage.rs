@@ -124,7 +124,8 @@ struct Filters {
 fn parse_filters(query: Option<&str>) -> ApiResult<Filters> {
     let mut f = Filters::default();
     let uid = |name: &str, v: &str| {
-        Uuid::parse_str(v.trim()).map_err(|_| ApiError::bad_parameter(name, format!("{name} must be a UUID.")))
+        Uuid::parse_str(v.trim())
+            .map_err(|_| ApiError::bad_parameter(name, format!("{name} must be a UUID.")))
     };
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if v.trim().is_empty() {
@@ -136,13 +137,26 @@ fn parse_filters(query: Option<&str>) -> ApiResult<Filters> {
             "serveruid" => f.server_uid = Some(uid("serverUid", &v)?),
             "organizationtype" => {
                 let allowed = ["Unknown", "Company", "Provider", "Reseller"];
-                let value = allowed.iter().find(|a| a.eq_ignore_ascii_case(v.trim())).ok_or_else(|| {
-                    ApiError::bad_parameter("organizationType", "organizationType must be Company, Provider, Reseller or Unknown.")
-                })?;
+                let value = allowed
+                    .iter()
+                    .find(|a| a.eq_ignore_ascii_case(v.trim()))
+                    .ok_or_else(|| {
+                        ApiError::bad_parameter(
+                            "organizationType",
+                            "organizationType must be Company, Provider, Reseller or Unknown.",
+                        )
+                    })?;
                 f.organization_type = Some(value.to_string());
             }
             "servertype" => {
-                let allowed = ["Unknown", "BackupAndReplication", "CloudConnect", "VSPC", "VONE", "VB365"];
+                let allowed = [
+                    "Unknown",
+                    "BackupAndReplication",
+                    "CloudConnect",
+                    "VSPC",
+                    "VONE",
+                    "VB365",
+                ];
                 let value = allowed.iter().find(|a| a.eq_ignore_ascii_case(v.trim())).ok_or_else(|| {
                     ApiError::bad_parameter("serverType", "serverType must be BackupAndReplication, CloudConnect, VSPC, VONE, VB365 or Unknown.")
                 })?;
@@ -178,27 +192,52 @@ pub async fn get_organizations_license_usage(
     let scope = caller.scope(&state).await?;
     let month = Month::of(state.clock.now());
     let samples = state.store.usage_latest(month.start(), month.end()).await?;
-    let weights = reporting::weights(&state.store).await.map_err(ApiError::internal)?;
-    let orgs: HashMap<Uuid, tallyman_store::Organization> =
-        state.store.organizations().await?.into_iter().map(|o| (o.uid, o)).collect();
-    let servers: HashMap<Uuid, tallyman_store::ManagedServer> =
-        state.store.servers(None).await?.into_iter().map(|s| (s.uid, s)).collect();
+    let weights = reporting::weights(&state.store)
+        .await
+        .map_err(ApiError::internal)?;
+    let orgs: HashMap<Uuid, tallyman_store::Organization> = state
+        .store
+        .organizations()
+        .await?
+        .into_iter()
+        .map(|o| (o.uid, o))
+        .collect();
+    let servers: HashMap<Uuid, tallyman_store::ManagedServer> = state
+        .store
+        .servers(None)
+        .await?
+        .into_iter()
+        .map(|s| (s.uid, s))
+        .collect();
     let mut editions: HashMap<Uuid, (String, String)> = HashMap::new();
-    for kind in [TargetKind::Console, TargetKind::CloudConnectSite, TargetKind::BackupServer, TargetKind::VOneServer, TargetKind::Vb365Server] {
+    for kind in [
+        TargetKind::Console,
+        TargetKind::CloudConnectSite,
+        TargetKind::BackupServer,
+        TargetKind::VOneServer,
+        TargetKind::Vb365Server,
+    ] {
         for slot in state.store.license_slots(kind).await? {
-            if let Some(f) = SlotDocument::from_slot(Some(&slot)).ok().and_then(|d| d.primary().cloned()) {
+            if let Some(f) = SlotDocument::from_slot(Some(&slot))
+                .ok()
+                .and_then(|d| d.primary().cloned())
+            {
                 let unit = match f.claims.unit_type {
                     Some(tallyman_license::UnitType::Instances) => "Instances",
                     _ => "Points",
                 };
-                editions.insert(slot.target_uid, (f.claims.edition.clone(), unit.to_string()));
+                editions.insert(
+                    slot.target_uid,
+                    (f.claims.edition.clone(), unit.to_string()),
+                );
             }
         }
     }
 
     // organization → server → workload type → platform → counts
     type Counts = (i64, i64, i64);
-    let mut tree: BTreeMap<Uuid, BTreeMap<Uuid, BTreeMap<String, BTreeMap<String, Counts>>>> = BTreeMap::new();
+    let mut tree: BTreeMap<Uuid, BTreeMap<Uuid, BTreeMap<String, BTreeMap<String, Counts>>>> =
+        BTreeMap::new();
     for s in samples {
         if !scope.contains(s.organization_uid) {
             continue;
@@ -214,11 +253,18 @@ pub async fn get_organizations_license_usage(
 
     let mut docs = Vec::new();
     for (org_uid, by_server) in tree {
-        let Some(org) = orgs.get(&org_uid) else { continue };
+        let Some(org) = orgs.get(&org_uid) else {
+            continue;
+        };
         let org_type = org.kind.as_str().to_string();
         if filters.organization_uid.is_some_and(|u| u != org_uid)
-            || filters.organization_type.as_ref().is_some_and(|t| *t != org_type)
-            || filters.provider_uid.is_some_and(|p| org.parent_uid != Some(p))
+            || filters
+                .organization_type
+                .as_ref()
+                .is_some_and(|t| *t != org_type)
+            || filters
+                .provider_uid
+                .is_some_and(|p| org.parent_uid != Some(p))
         {
             continue;
         }
@@ -233,27 +279,36 @@ pub async fn get_organizations_license_usage(
                 }
             };
             if filters.server_uid.is_some_and(|u| u != server_uid)
-                || filters.server_type.as_ref().is_some_and(|t| *t != server_type)
+                || filters
+                    .server_type
+                    .as_ref()
+                    .is_some_and(|t| *t != server_type)
             {
                 continue;
             }
-            let (edition, unit_type) = editions.get(&server_uid).cloned().unwrap_or_else(|| (String::new(), "Points".into()));
+            let (edition, unit_type) = editions
+                .get(&server_uid)
+                .cloned()
+                .unwrap_or_else(|| (String::new(), "Points".into()));
             let workloads = workloads
                 .into_iter()
                 .map(|(workload_type, platforms)| {
-                    let weight = lookup(&weights, &server_type, &edition, &workload_type).unwrap_or(0.0);
+                    let weight =
+                        lookup(&weights, &server_type, &edition, &workload_type).unwrap_or(0.0);
                     let by_platform: Vec<CurrentLicenseUsageWorkloadByPlatform> = platforms
                         .into_iter()
-                        .map(|(platform, (used, new, rental))| CurrentLicenseUsageWorkloadByPlatform {
-                            description: platform.replace('_', " "),
-                            type_id: platform,
-                            weight,
-                            rental_units: rental as f64 * weight,
-                            new_units: new as f64 * weight,
-                            used_units: used as f64 * weight,
-                            rental_count: rental,
-                            new_count: new,
-                            used_count: used,
+                        .map(|(platform, (used, new, rental))| {
+                            CurrentLicenseUsageWorkloadByPlatform {
+                                description: platform.replace('_', " "),
+                                type_id: platform,
+                                weight,
+                                rental_units: rental as f64 * weight,
+                                new_units: new as f64 * weight,
+                                used_units: used as f64 * weight,
+                                rental_count: rental,
+                                new_count: new,
+                                used_count: used,
+                            }
                         })
                         .collect();
                     CurrentLicenseUsageWorkload {
@@ -270,7 +325,11 @@ pub async fn get_organizations_license_usage(
                     }
                 })
                 .collect();
-            server_list.push(ServerCurrentLicenseUsage { server_uid, server_type, workloads });
+            server_list.push(ServerCurrentLicenseUsage {
+                server_uid,
+                server_type,
+                workloads,
+            });
         }
         // A filter that removes every server of an organization removes the organization.
         if server_list.is_empty() {
@@ -279,7 +338,11 @@ pub async fn get_organizations_license_usage(
         let entry = OrganizationCurrentLicenseUsage {
             organization_uid: org_uid,
             organization_type: org_type,
-            provider_uid: if org.kind == OrganizationType::Provider { None } else { org.parent_uid },
+            provider_uid: if org.kind == OrganizationType::Provider {
+                None
+            } else {
+                org.parent_uid
+            },
             servers: server_list,
         };
         docs.push(serde_json::to_value(entry).map_err(ApiError::internal)?);

@@ -217,9 +217,24 @@ async fn main() -> anyhow::Result<()> {
             bootstrap::ensure_provider(&store, "My Company").await?;
             reports_cli::generate(&store, &month).await
         }
-        Command::Rates(RatesCommand::Show { store }) => reports_cli::show(&open_store(&store).await?).await,
-        Command::Rates(RatesCommand::Set { product, edition, workload, weight, store }) => {
-            reports_cli::set(&open_store(&store).await?, &product, &edition, &workload, weight).await
+        Command::Rates(RatesCommand::Show { store }) => {
+            reports_cli::show(&open_store(&store).await?).await
+        }
+        Command::Rates(RatesCommand::Set {
+            product,
+            edition,
+            workload,
+            weight,
+            store,
+        }) => {
+            reports_cli::set(
+                &open_store(&store).await?,
+                &product,
+                &edition,
+                &workload,
+                weight,
+            )
+            .await
         }
         Command::Rates(RatesCommand::Import { file, store }) => {
             reports_cli::import(&open_store(&store).await?, &file).await

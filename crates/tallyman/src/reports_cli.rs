@@ -12,7 +12,8 @@ use tallyman_http::reporting::{self, Month};
 use tallyman_store::{ReportWrite, Store, WeightRow};
 
 pub async fn generate(store: &Arc<dyn Store>, month: &str) -> anyhow::Result<()> {
-    let month = Month::parse(month).with_context(|| format!("--month must be YYYY-MM, not {month:?}"))?;
+    let month =
+        Month::parse(month).with_context(|| format!("--month must be YYYY-MM, not {month:?}"))?;
     if month >= Month::of(Utc::now()) {
         bail!("{month} is not over yet; reports cover a finished month");
     }
@@ -33,7 +34,9 @@ pub async fn generate(store: &Arc<dyn Store>, month: &str) -> anyhow::Result<()>
         match outcome {
             ReportWrite::Created(id) => println!("report {id} created for {owner}"),
             ReportWrite::Replaced(id) => println!("report {id} regenerated for {owner}"),
-            ReportWrite::KeptApproved(id) => println!("report {id} for {owner} is approved and was kept"),
+            ReportWrite::KeptApproved(id) => {
+                println!("report {id} for {owner} is approved and was kept")
+            }
         }
     }
     Ok(())
@@ -41,18 +44,34 @@ pub async fn generate(store: &Arc<dyn Store>, month: &str) -> anyhow::Result<()>
 
 pub async fn show(store: &Arc<dyn Store>) -> anyhow::Result<()> {
     reporting::weights(store).await?;
-    println!("{:<22} {:<18} {:<26} {:>8}", "PRODUCT", "EDITION", "WORKLOAD", "WEIGHT");
+    println!(
+        "{:<22} {:<18} {:<26} {:>8}",
+        "PRODUCT", "EDITION", "WORKLOAD", "WEIGHT"
+    );
     for w in store.weights().await? {
-        println!("{:<22} {:<18} {:<26} {:>8}", w.product, w.edition, w.workload_type, w.weight);
+        println!(
+            "{:<22} {:<18} {:<26} {:>8}",
+            w.product, w.edition, w.workload_type, w.weight
+        );
     }
     Ok(())
 }
 
-const PRODUCTS: [&str; 5] = ["CloudConnect", "BackupAndReplication", "VONE", "VB365", "VSPC"];
+const PRODUCTS: [&str; 5] = [
+    "CloudConnect",
+    "BackupAndReplication",
+    "VONE",
+    "VB365",
+    "VSPC",
+];
 
 fn checked(row: WeightRow) -> anyhow::Result<WeightRow> {
     if !PRODUCTS.contains(&row.product.as_str()) {
-        bail!("unknown product {:?}; one of {}", row.product, PRODUCTS.join(", "));
+        bail!(
+            "unknown product {:?}; one of {}",
+            row.product,
+            PRODUCTS.join(", ")
+        );
     }
     if row.workload_type.trim().is_empty() || row.edition.trim().is_empty() {
         bail!("workload type and edition must not be empty (use * for any edition)");
@@ -63,7 +82,13 @@ fn checked(row: WeightRow) -> anyhow::Result<WeightRow> {
     Ok(row)
 }
 
-pub async fn set(store: &Arc<dyn Store>, product: &str, edition: &str, workload: &str, weight: f64) -> anyhow::Result<()> {
+pub async fn set(
+    store: &Arc<dyn Store>,
+    product: &str,
+    edition: &str,
+    workload: &str,
+    weight: f64,
+) -> anyhow::Result<()> {
     reporting::weights(store).await?;
     let row = checked(WeightRow {
         product: product.into(),
@@ -72,7 +97,10 @@ pub async fn set(store: &Arc<dyn Store>, product: &str, edition: &str, workload:
         weight,
     })?;
     store.set_weight(&row).await?;
-    println!("{} {} {} = {}", row.product, row.edition, row.workload_type, row.weight);
+    println!(
+        "{} {} {} = {}",
+        row.product, row.edition, row.workload_type, row.weight
+    );
     Ok(())
 }
 
@@ -98,13 +126,22 @@ fn any_edition() -> String {
 }
 
 pub async fn import(store: &Arc<dyn Store>, path: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file: RatesFile = toml::from_str(&text).with_context(|| format!("invalid rates file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: RatesFile =
+        toml::from_str(&text).with_context(|| format!("invalid rates file {}", path.display()))?;
     // Check every row before writing any.
     let rows: Vec<WeightRow> = file
         .weight
         .into_iter()
-        .map(|e| checked(WeightRow { product: e.product, edition: e.edition, workload_type: e.workload, weight: e.weight }))
+        .map(|e| {
+            checked(WeightRow {
+                product: e.product,
+                edition: e.edition,
+                workload_type: e.workload,
+                weight: e.weight,
+            })
+        })
         .collect::<anyhow::Result<_>>()?;
     reporting::weights(store).await?;
     for row in &rows {

@@ -415,9 +415,21 @@ async fn installed_licenses_are_delivered_and_acknowledged() {
         // A revision the server never had is stale.
         let stale = json!({"revision": revision + 5, "status": "applied"});
         error_item(post(&app, &agent, &ack_path, &stale).await, 409).await;
-        let bad = json!({"revision": revision, "status": "maybe"});
-        let e = error_item(post(&app, &agent, &ack_path, &bad).await, 400).await;
-        assert_eq!(e["propertyName"], "status");
+        let huge = json!({"revision": i64::MAX, "status": "applied"});
+        error_item(post(&app, &agent, &ack_path, &huge).await, 409).await;
+        for (bad, property) in [
+            (json!({"revision": revision, "status": "maybe"}), "status"),
+            (json!({"status": "applied"}), "revision"),
+            (json!({"revision": -1, "status": "applied"}), "revision"),
+            (json!({"revision": 1.5, "status": "applied"}), "revision"),
+            (
+                json!({"revision": revision, "status": "failed", "message": "x".repeat(5000)}),
+                "message",
+            ),
+        ] {
+            let e = error_item(post(&app, &agent, &ack_path, &bad).await, 400).await;
+            assert_eq!(e["propertyName"], property, "{bad}");
+        }
 
         // A failure is recorded and the license stays pending, at a new revision.
         let failed = json!({"revision": revision, "status": "failed", "message": "disk full"});

@@ -402,6 +402,11 @@ async fn install_on_every_kind_reflects_the_file_and_get_agrees() {
                 LicenseType::Subscription,
             ),
         ];
+        // Before any install the console reports no license (it has no `Unlicensed`).
+        let bare = ok_data(app.get("/licensing/console", &token).await).await;
+        assert_eq!(bare["type"], "NotInstalled", "{bare}");
+        assert_eq!(bare["status"], "Error", "{bare}");
+
         let mut backup_server = Uuid::nil();
         for (kind, product, license_type) in cases {
             let uid = if kind == TargetKind::Console {
@@ -655,8 +660,17 @@ async fn invalid_files_are_refused_with_1300_and_change_nothing() {
         }
 
         // The untampered file still installs: the refusals were about the files.
-        ok_data(put_file(&app, &token, &license_path(TargetKind::BackupServer, bs), "license", good.into()).await)
-            .await;
+        ok_data(
+            put_file(
+                &app,
+                &token,
+                &license_path(TargetKind::BackupServer, bs),
+                "license",
+                good.into(),
+            )
+            .await,
+        )
+        .await;
         app.stop().await;
     }
 }
@@ -715,10 +729,20 @@ async fn backup_server_merge_replace_and_delete_sections() {
 
         // Same licensee: perpetual socket + subscription instance merge.
         let merged = ok_data(
-            put_file(&app, &token, &merged_path, "license", issuer.sign(&instance).into()).await,
+            put_file(
+                &app,
+                &token,
+                &merged_path,
+                "license",
+                issuer.sign(&instance).into(),
+            )
+            .await,
         )
         .await;
-        let mut both = vec![socket.license_id.to_string(), instance.license_id.to_string()];
+        let mut both = vec![
+            socket.license_id.to_string(),
+            instance.license_id.to_string(),
+        ];
         both.sort();
         assert_eq!(ids(&merged["licenseIds"]), both, "{merged}");
         assert_eq!(
@@ -851,7 +875,14 @@ async fn backup_server_merge_replace_and_delete_sections() {
         .await;
         // A new file licenses it again.
         let again = ok_data(
-            put_file(&app, &token, &merged_path, "license", issuer.sign(&instance).into()).await,
+            put_file(
+                &app,
+                &token,
+                &merged_path,
+                "license",
+                issuer.sign(&instance).into(),
+            )
+            .await,
         )
         .await;
         assert_eq!(again["type"], "Subscription");
@@ -866,8 +897,17 @@ async fn backup_server_merge_replace_and_delete_sections() {
             now,
             now + Duration::days(90),
         );
-        ok_data(put_file(&app, &token, &vone_path, "license", issuer.sign(&claims).into()).await)
-            .await;
+        ok_data(
+            put_file(
+                &app,
+                &token,
+                &vone_path,
+                "license",
+                issuer.sign(&claims).into(),
+            )
+            .await,
+        )
+        .await;
         let r = send(&app, reqwest::Method::DELETE, &vone_path, &token).await;
         assert_eq!(r.status(), 200);
         let gone = ok_data(app.get(&vone_path, &token).await).await;
@@ -1070,6 +1110,12 @@ async fn json_patch_of_auto_update_enabled() {
             .unwrap();
         assert_eq!(ok_data(r).await["autoUpdateEnabled"], true);
 
+        // An empty patch changes nothing and answers the resource.
+        let before = snapshot(&app, &token, kind, uid).await;
+        let data = ok_data(patch(&app, &token, &path, "[]").await).await;
+        assert_eq!(data, before.0);
+        assert_unchanged(&app, &token, kind, uid, &before, "empty patch").await;
+
         // Case 49 and the other refusals: 400, code 1001, the failed op echoed, nothing changed.
         let test_op = json!({"op":"test","path":"/autoUpdateEnabled","value":false});
         let refusals: Vec<(&str, Value, Value)> = vec![
@@ -1135,7 +1181,14 @@ async fn json_patch_of_auto_update_enabled() {
         let eval_path = license_path(kind, eval_uid);
         let eval = default_claims(Product::BackupAndReplication, LicenseType::Evaluation, now);
         let data = ok_data(
-            put_file(&app, &token, &eval_path, "license", issuer.sign(&eval).into()).await,
+            put_file(
+                &app,
+                &token,
+                &eval_path,
+                "license",
+                issuer.sign(&eval).into(),
+            )
+            .await,
         )
         .await;
         assert_eq!(data["type"], "Evaluation");
@@ -1202,7 +1255,10 @@ async fn update_installs_the_renewal_a_real_portal_issues() {
             "not renewed: {renewed}"
         );
         assert_vspc_datetime(renewed["expirationDate"].as_str().unwrap());
-        assert_eq!(renewed["licenseIds"], json!([rental.license_id.to_string()]));
+        assert_eq!(
+            renewed["licenseIds"],
+            json!([rental.license_id.to_string()])
+        );
         assert_eq!(renewed["type"], "Rental");
         assert_eq!(renewed["status"], "Valid", "{renewed}");
         assert_eq!(ok_data(app.get(&path, &token).await).await, renewed);
@@ -1210,15 +1266,34 @@ async fn update_installs_the_renewal_a_real_portal_issues() {
         // Nothing newer for the console: 200, the license as it was, and the attempt recorded.
         let console_path = license_path(TargetKind::Console, Uuid::nil());
         let before = ok_data(
-            put_file(&app, &token, &console_path, "license", issuer.sign(&console).into()).await,
+            put_file(
+                &app,
+                &token,
+                &console_path,
+                "license",
+                issuer.sign(&console).into(),
+            )
+            .await,
         )
         .await;
-        let after = ok_data(post_update(&app, &token, &console_path).await).await;
+        // Action POSTs take no body; clients may still send an empty JSON one (conventions §9).
+        let r = app
+            .http
+            .post(app.url(&format!("{console_path}/update")))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let after = ok_data(r).await;
         assert_eq!(after["lastUpdateStatus"], "Success", "{after}");
         assert!(after["lastUpdateMessage"].is_string(), "{after}");
         assert_vspc_datetime(after["lastUpdateDate"].as_str().unwrap());
         for key in ["licenseId", "expirationDate", "type", "instances", "status"] {
-            assert_eq!(after[key], before[key], "{key} changed without a newer file");
+            assert_eq!(
+                after[key], before[key],
+                "{key} changed without a newer file"
+            );
         }
         let read = ok_data(app.get(&console_path, &token).await).await;
         assert_eq!(read["lastUpdateStatus"], "Success");
@@ -1248,14 +1323,25 @@ async fn update_without_a_portal_or_with_an_unreachable_one() {
                 .await;
         let token = app.admin_token().await;
         ok_data(
-            put_file(&app, &token, &console_path, "license", issuer.sign(&console).into()).await,
+            put_file(
+                &app,
+                &token,
+                &console_path,
+                "license",
+                issuer.sign(&console).into(),
+            )
+            .await,
         )
         .await;
         let before = snapshot(&app, &token, TargetKind::Console, Uuid::nil()).await;
         let e = error_item(post_update(&app, &token, &console_path).await, 400).await;
         assert_eq!(e["type"], "logical");
         assert!(
-            e["message"].as_str().unwrap().to_lowercase().contains("portal"),
+            e["message"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("portal"),
             "the message should say no portal is configured: {e}"
         );
         assert_unchanged(
@@ -1286,14 +1372,24 @@ async fn update_without_a_portal_or_with_an_unreachable_one() {
         .await;
         let token = app.admin_token().await;
         let installed = ok_data(
-            put_file(&app, &token, &console_path, "license", issuer.sign(&console).into()).await,
+            put_file(
+                &app,
+                &token,
+                &console_path,
+                "license",
+                issuer.sign(&console).into(),
+            )
+            .await,
         )
         .await;
         let e = error_item(post_update(&app, &token, &console_path).await, 520).await;
         assert_eq!(e["type"], "retryableLogical", "{e}");
         let read = ok_data(app.get(&console_path, &token).await).await;
         for key in ["licenseId", "expirationDate", "type", "instances"] {
-            assert_eq!(read[key], installed[key], "{key} changed by a failed update");
+            assert_eq!(
+                read[key], installed[key],
+                "{key} changed by a failed update"
+            );
         }
         assert_eq!(read["lastUpdateStatus"], "Error", "{read}");
         app.stop().await;
@@ -1311,7 +1407,12 @@ enum Body {
     Patch,
 }
 
-fn operations(site: Uuid, bs: Uuid, vone: Uuid, m365: Uuid) -> Vec<(reqwest::Method, String, Body)> {
+fn operations(
+    site: Uuid,
+    bs: Uuid,
+    vone: Uuid,
+    m365: Uuid,
+) -> Vec<(reqwest::Method, String, Body)> {
     use reqwest::Method as M;
     let mut ops = Vec::new();
     let per_kind = [
@@ -1424,7 +1525,14 @@ async fn roles_and_tenant_scope() {
         let bs = a_servers[0];
         let site_claims =
             claims_expiring(Product::CloudConnect, LicenseType::Subscription, now, later);
-        store_license(&app, TargetKind::CloudConnectSite, site, &issuer, &site_claims).await;
+        store_license(
+            &app,
+            TargetKind::CloudConnectSite,
+            site,
+            &issuer,
+            &site_claims,
+        )
+        .await;
         let console_claims =
             claims_expiring(Product::Console, LicenseType::Subscription, now, later);
         let file = issuer.sign(&bs_claims);
@@ -1449,7 +1557,11 @@ async fn roles_and_tenant_scope() {
                 assert_eq!(e["type"], "security", "{who} {method} {path}: {e}");
             }
         }
-        assert_eq!(history(&app, &targets).await, start, "a refused call changed a license");
+        assert_eq!(
+            history(&app, &targets).await,
+            start,
+            "a refused call changed a license"
+        );
 
         // Read-only token of the portal administrator: reads work (case 12 analogue), every
         // write is 403 `security` (case 13).
@@ -1476,7 +1588,11 @@ async fn roles_and_tenant_scope() {
                 assert_eq!(e["type"], "security", "read-only {method} {path}: {e}");
             }
         }
-        assert_eq!(history(&app, &targets).await, start, "a read-only call changed a license");
+        assert_eq!(
+            history(&app, &targets).await,
+            start,
+            "a read-only call changed a license"
+        );
 
         // A service provider administrator of reseller A: A's companies' servers only.
         let spa = user_token(
@@ -1525,8 +1641,15 @@ async fn roles_and_tenant_scope() {
             .await;
             error_item(r, 404).await;
             error_item(send(&app, reqwest::Method::DELETE, &path, &spa).await, 404).await;
-            assert_unchanged(&app, &admin, TargetKind::BackupServer, other, &before, "out of scope")
-                .await;
+            assert_unchanged(
+                &app,
+                &admin,
+                TargetKind::BackupServer,
+                other,
+                &before,
+                "out of scope",
+            )
+            .await;
         }
         // Inside the scope it may install; sites and the console are not for it.
         let fresh = claims_expiring(
@@ -1553,7 +1676,10 @@ async fn roles_and_tenant_scope() {
             "/licensing/console".to_string(),
             "/licensing/console/settings".to_string(),
         ] {
-            assert_eq!(error_item(app.get(&path, &spa).await, 403).await["type"], "security");
+            assert_eq!(
+                error_item(app.get(&path, &spa).await, 403).await["type"],
+                "security"
+            );
         }
 
         // A site administrator may use site licenses, not the console.
@@ -1565,7 +1691,11 @@ async fn roles_and_tenant_scope() {
             .json()
             .await
             .unwrap();
-        assert_eq!(sites["data"][0]["siteUid"], site.to_string().as_str(), "{sites}");
+        assert_eq!(
+            sites["data"][0]["siteUid"],
+            site.to_string().as_str(),
+            "{sites}"
+        );
         let new_site = claims_expiring(
             Product::CloudConnect,
             LicenseType::Subscription,
@@ -1573,8 +1703,14 @@ async fn roles_and_tenant_scope() {
             later + Duration::days(2),
         );
         let data = ok_data(
-            put_file(&app, &site_admin, &site_path, "license", issuer.sign(&new_site).into())
-                .await,
+            put_file(
+                &app,
+                &site_admin,
+                &site_path,
+                "license",
+                issuer.sign(&new_site).into(),
+            )
+            .await,
         )
         .await;
         assert_eq!(data["licenseIds"], json!([new_site.license_id.to_string()]));
@@ -1590,9 +1726,24 @@ async fn roles_and_tenant_scope() {
         .await;
         assert_eq!(data["autoUpdateEnabled"], true);
         let console_before = events(&app, Uuid::nil()).await;
-        for (method, path, body) in ops.iter().filter(|(_, p, _)| p.starts_with("/licensing/console")) {
-            let r = call(&app, &site_admin, method, path, body, &issuer.sign(&console_claims)).await;
-            assert_eq!(error_item(r, 403).await["type"], "security", "{method} {path}");
+        for (method, path, body) in ops
+            .iter()
+            .filter(|(_, p, _)| p.starts_with("/licensing/console"))
+        {
+            let r = call(
+                &app,
+                &site_admin,
+                method,
+                path,
+                body,
+                &issuer.sign(&console_claims),
+            )
+            .await;
+            assert_eq!(
+                error_item(r, 403).await["type"],
+                "security",
+                "{method} {path}"
+            );
         }
         assert_eq!(events(&app, Uuid::nil()).await, console_before);
 
@@ -1608,7 +1759,10 @@ async fn roles_and_tenant_scope() {
             .await,
         )
         .await;
-        assert_eq!(data["licenseId"], console_claims.license_id.to_string().as_str());
+        assert_eq!(
+            data["licenseId"],
+            console_claims.license_id.to_string().as_str()
+        );
         let settings = ok_data(app.get("/licensing/console/settings", &admin).await).await;
         assert!(settings["isAutoUpdateEnabled"].is_boolean(), "{settings}");
         app.stop().await;

@@ -156,11 +156,12 @@ async fn paging_over_150_backup_server_licenses() {
         assert_eq!(uids(&body), order[..100], "default order is the same order");
 
         // 17: an unknown server.
-        let r = app
-            .get(&format!("{LIST}/{}", Uuid::new_v4()), &token)
-            .await;
+        let r = app.get(&format!("{LIST}/{}", Uuid::new_v4()), &token).await;
         let e = error_item(r, 404).await;
-        assert_eq!((e["code"].clone(), e["type"].clone()), (json!(404), json!("logical")));
+        assert_eq!(
+            (e["code"].clone(), e["type"].clone()),
+            (json!(404), json!("logical"))
+        );
 
         // 21–23: bad limit / offset.
         bad_parameter(&app, &token, "limit=501", "limit").await;
@@ -171,12 +172,16 @@ async fn paging_over_150_backup_server_licenses() {
         // 25: offset before limit whatever their order.
         let a = app.get(&format!("{LIST}?limit=2&offset=1"), &token).await;
         let b = app.get(&format!("{LIST}?offset=1&limit=2"), &token).await;
-        assert_eq!((a.status(), b.status()), (200, 200));
+        assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
         let (a, b) = (a.bytes().await.unwrap(), b.bytes().await.unwrap());
         assert_eq!(a, b, "parameter order changed the body");
         let page: Value = serde_json::from_slice(&a).unwrap();
         assert_eq!(uids(&page), order[1..3]);
         assert_eq!(paging(&page), (150, 2, 1));
+
+        // Query parameter names match ignoring case (conventions §3.5).
+        let body = list_ok(&app, &token, "Limit=2&OFFSET=1").await;
+        assert_eq!(paging(&body), (150, 2, 1));
 
         // 26: past the end.
         let body = list_ok(&app, &token, "offset=10000").await;
@@ -273,7 +278,10 @@ async fn filter_sort_and_select_over_150_backup_server_licenses() {
         // 28.
         let eq_valid = r#"[{"property":"status","operation":"equals","value":"Valid"}]"#;
         let body = filtered(&app, &token, eq_valid).await;
-        assert_eq!(uid_set(&items(&body).iter().collect::<Vec<_>>()), uid_set(&valid));
+        assert_eq!(
+            uid_set(&items(&body).iter().collect::<Vec<_>>()),
+            uid_set(&valid)
+        );
         assert_eq!(paging(&body).0, valid.len() as i64);
         // The same on the default page: the total still counts the whole subset.
         let page = list_ok(&app, &token, &format!("filter={}", enc(eq_valid))).await;
@@ -343,7 +351,10 @@ async fn filter_sort_and_select_over_150_backup_server_licenses() {
         .await;
         let big = with(&|x| x["units"].as_f64().unwrap() >= 100.0);
         assert!(!big.is_empty() && big.len() < 150);
-        assert_eq!(uid_set(&items(&php).iter().collect::<Vec<_>>()), uid_set(&big));
+        assert_eq!(
+            uid_set(&items(&php).iter().collect::<Vec<_>>()),
+            uid_set(&big)
+        );
 
         // 34: form-encoded by http_build_query, `+` for the space.
         let acme = list_ok(
@@ -367,6 +378,22 @@ async fn filter_sort_and_select_over_150_backup_server_licenses() {
         )
         .await;
         bad_parameter(&app, &token, "filter=%5B%7B", "filter").await;
+
+        // Unknown sort and select properties name their parameter (conventions §3.3, §3.4).
+        bad_parameter(
+            &app,
+            &token,
+            &format!("sort={}", enc(r#"[{"property":"noSuchField"}]"#)),
+            "sort",
+        )
+        .await;
+        bad_parameter(
+            &app,
+            &token,
+            &format!("select={}", enc(r#"[{"propertyPath":"noSuchField"}]"#)),
+            "select",
+        )
+        .await;
 
         // 36: sort.
         let dates = |body: &Value| -> Vec<String> {
