@@ -43,11 +43,36 @@ pub fn default_weights() -> Vec<Weight> {
         w("VSPC", "*", "VAC_Workstation_Agent", 4.0),
         // Backup & Replication by edition.
         w("BackupAndReplication", "Enterprise Plus", "VBR_VM", 11.0),
-        w("BackupAndReplication", "Enterprise Plus", "VBR_Server_Agent", 11.0),
-        w("BackupAndReplication", "Enterprise Plus", "VBR_Workstation_Agent", 4.0),
-        w("BackupAndReplication", "Enterprise Plus", "VBR_Application_Plugins", 11.0),
-        w("BackupAndReplication", "Enterprise Plus", "VBR_Cloud_VM", 11.0),
-        w("BackupAndReplication", "Enterprise Plus", "VBR_NAS_Backup", 10.0),
+        w(
+            "BackupAndReplication",
+            "Enterprise Plus",
+            "VBR_Server_Agent",
+            11.0,
+        ),
+        w(
+            "BackupAndReplication",
+            "Enterprise Plus",
+            "VBR_Workstation_Agent",
+            4.0,
+        ),
+        w(
+            "BackupAndReplication",
+            "Enterprise Plus",
+            "VBR_Application_Plugins",
+            11.0,
+        ),
+        w(
+            "BackupAndReplication",
+            "Enterprise Plus",
+            "VBR_Cloud_VM",
+            11.0,
+        ),
+        w(
+            "BackupAndReplication",
+            "Enterprise Plus",
+            "VBR_NAS_Backup",
+            10.0,
+        ),
         w("BackupAndReplication", "Enterprise", "VBR_VM", 9.0),
         w("BackupAndReplication", "Enterprise", "VBR_NAS_Backup", 10.0),
         w("BackupAndReplication", "Enterprise", "VBR_Cloud_VM", 11.0),
@@ -99,9 +124,18 @@ mod tests {
     #[test]
     fn exact_edition_wins_over_the_wildcard() {
         let t = default_weights();
-        assert_eq!(lookup(&t, "BackupAndReplication", "Standard", "VBR_VM"), Some(5.0));
-        assert_eq!(lookup(&t, "BackupAndReplication", "enterprise", "VBR_VM"), Some(9.0));
-        assert_eq!(lookup(&t, "BackupAndReplication", "Community", "VBR_VM"), Some(11.0));
+        assert_eq!(
+            lookup(&t, "BackupAndReplication", "Standard", "VBR_VM"),
+            Some(5.0)
+        );
+        assert_eq!(
+            lookup(&t, "BackupAndReplication", "enterprise", "VBR_VM"),
+            Some(9.0)
+        );
+        assert_eq!(
+            lookup(&t, "BackupAndReplication", "Community", "VBR_VM"),
+            Some(11.0)
+        );
         assert_eq!(lookup(&t, "VB365", "", "VB365_User"), Some(1.5));
         assert_eq!(lookup(&t, "VB365", "", "VBR_VM"), None);
     }
@@ -113,7 +147,9 @@ mod tests {
             assert!(a.weight >= 0.0);
             for b in &t[i + 1..] {
                 assert!(
-                    !(a.product == b.product && a.edition == b.edition && a.workload_type == b.workload_type),
+                    !(a.product == b.product
+                        && a.edition == b.edition
+                        && a.workload_type == b.workload_type),
                     "duplicate {a:?}"
                 );
             }

@@ -101,7 +101,10 @@ pub struct ReportInput<'a> {
 fn vspc_datetime<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     let base = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let (head, offset) = base.split_at(base.len() - 6);
-    s.serialize_str(&format!("{head}.{:07}{offset}", t.timestamp_subsec_nanos() / 100))
+    s.serialize_str(&format!(
+        "{head}.{:07}{offset}",
+        t.timestamp_subsec_nanos() / 100
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -314,7 +317,11 @@ impl Row<'_> {
         self.used as f64 * self.weight
     }
     fn edition(&self) -> &str {
-        self.server.license.as_ref().map(|l| l.edition.as_str()).unwrap_or("")
+        self.server
+            .license
+            .as_ref()
+            .map(|l| l.edition.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -379,7 +386,10 @@ fn workloads(rows: &[&Row<'_>]) -> Vec<WorkloadLicenseUsage> {
 fn summary(rows: &[&Row<'_>]) -> LicenseReportSummary {
     let mut by_product: BTreeMap<(&str, &str), Vec<&Row<'_>>> = BTreeMap::new();
     for r in rows {
-        by_product.entry((r.server.product.as_str(), r.edition())).or_default().push(r);
+        by_product
+            .entry((r.server.product.as_str(), r.edition()))
+            .or_default()
+            .push(r);
     }
     let products_usage: Vec<TotalProductLicenseUsage> = by_product
         .into_iter()
@@ -407,7 +417,9 @@ fn organizations_usage(rows: &[&Row<'_>]) -> Vec<OrganizationLicenseUsage> {
             OrgKind::Reseller => 1,
             OrgKind::Provider => 2,
         };
-        *lines.entry((order, r.line.name.as_str(), r.line.uid)).or_default() += r.points();
+        *lines
+            .entry((order, r.line.name.as_str(), r.line.uid))
+            .or_default() += r.points();
     }
     lines
         .into_iter()
@@ -425,20 +437,35 @@ fn organizations_usage(rows: &[&Row<'_>]) -> Vec<OrganizationLicenseUsage> {
         .collect()
 }
 
-fn usage_details(rows: &[&Row<'_>], excluded: &[(&OrgInfo, &ServerInfo, Exclusion)]) -> Vec<OrganizationUsageOfLicensesWithSameSupportId> {
+fn usage_details(
+    rows: &[&Row<'_>],
+    excluded: &[(&OrgInfo, &ServerInfo, Exclusion)],
+) -> Vec<OrganizationUsageOfLicensesWithSameSupportId> {
     type Key<'k> = (&'k str, Uuid, Option<String>);
     let mut groups: BTreeMap<Key<'_>, Vec<&Row<'_>>> = BTreeMap::new();
     for r in rows {
         let support = r.server.license.as_ref().and_then(|l| l.support_id.clone());
-        groups.entry((r.consumer.name.as_str(), r.consumer.uid, support)).or_default().push(r);
+        groups
+            .entry((r.consumer.name.as_str(), r.consumer.uid, support))
+            .or_default()
+            .push(r);
     }
     let mut out: BTreeMap<Key<'_>, OrganizationUsageOfLicensesWithSameSupportId> = groups
         .into_iter()
         .map(|(key, rows)| {
-            let mut by_license: BTreeMap<(Option<String>, &str, &str), Vec<&Row<'_>>> = BTreeMap::new();
+            let mut by_license: BTreeMap<(Option<String>, &str, &str), Vec<&Row<'_>>> =
+                BTreeMap::new();
             for r in &rows {
-                let license = r.server.license.as_ref().and_then(|l| l.license_id).map(|u| u.to_string());
-                by_license.entry((license, r.server.product.as_str(), r.edition())).or_default().push(r);
+                let license = r
+                    .server
+                    .license
+                    .as_ref()
+                    .and_then(|l| l.license_id)
+                    .map(|u| u.to_string());
+                by_license
+                    .entry((license, r.server.product.as_str(), r.edition()))
+                    .or_default()
+                    .push(r);
             }
             let usage = by_license
                 .into_iter()
@@ -470,8 +497,9 @@ fn usage_details(rows: &[&Row<'_>], excluded: &[(&OrgInfo, &ServerInfo, Exclusio
             continue;
         }
         let support = server.license.as_ref().and_then(|l| l.support_id.clone());
-        let entry = out.entry((org.name.as_str(), org.uid, support.clone())).or_insert_with(|| {
-            OrganizationUsageOfLicensesWithSameSupportId {
+        let entry = out
+            .entry((org.name.as_str(), org.uid, support.clone()))
+            .or_insert_with(|| OrganizationUsageOfLicensesWithSameSupportId {
                 organization_name: org.name.clone(),
                 organization_uid: org.uid,
                 support_id: support,
@@ -479,8 +507,7 @@ fn usage_details(rows: &[&Row<'_>], excluded: &[(&OrgInfo, &ServerInfo, Exclusio
                 cloned_client_servers: Vec::new(),
                 unsupported_client_servers: Vec::new(),
                 usage_by_license_and_product: Vec::new(),
-            }
-        });
+            });
         let list = match why {
             Exclusion::NotCollected => &mut entry.not_collected_client_servers,
             Exclusion::Cloned => &mut entry.cloned_client_servers,
@@ -513,7 +540,11 @@ fn cloud_list(excluded: &[(&OrgInfo, &ServerInfo, Exclusion)], why: Exclusion) -
 
 /// The organizations inside `owner`'s part of the tree (the owner included).
 pub fn subtree(owner: Uuid, orgs: &[OrgInfo]) -> BTreeMap<Uuid, &OrgInfo> {
-    let mut inside: BTreeMap<Uuid, &OrgInfo> = orgs.iter().filter(|o| o.uid == owner).map(|o| (o.uid, o)).collect();
+    let mut inside: BTreeMap<Uuid, &OrgInfo> = orgs
+        .iter()
+        .filter(|o| o.uid == owner)
+        .map(|o| (o.uid, o))
+        .collect();
     loop {
         let before = inside.len();
         for o in orgs {
@@ -610,14 +641,24 @@ pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<Re
     let mut main: Vec<Row<'_>> = Vec::new();
     let mut appendix: BTreeMap<&str, Vec<Row<'_>>> = BTreeMap::new();
     let mut excluded: Vec<(&OrgInfo, &ServerInfo, Exclusion)> = Vec::new();
-    let mut excluded_appendix: BTreeMap<&str, Vec<(&OrgInfo, &ServerInfo, Exclusion)>> = BTreeMap::new();
+    let mut excluded_appendix: BTreeMap<&str, Vec<(&OrgInfo, &ServerInfo, Exclusion)>> =
+        BTreeMap::new();
 
     for u in input.usage {
-        let (Some(server), Some(consumer)) = (servers.get(&u.server_uid).copied(), scope.get(&u.organization_uid).copied()) else {
+        let (Some(server), Some(consumer)) = (
+            servers.get(&u.server_uid).copied(),
+            scope.get(&u.organization_uid).copied(),
+        ) else {
             continue;
         };
-        let Some(line) = line_of(consumer) else { continue };
-        let licensee = server.license.as_ref().map(|l| l.licensee.as_str()).filter(|l| !l.is_empty());
+        let Some(line) = line_of(consumer) else {
+            continue;
+        };
+        let licensee = server
+            .license
+            .as_ref()
+            .map(|l| l.licensee.as_str())
+            .filter(|l| !l.is_empty());
         let in_appendix = licensee.filter(|l| *l != input.owner_licensee);
         let why = if !server.collected {
             Some(Exclusion::NotCollected)
@@ -630,7 +671,10 @@ pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<Re
         };
         if let Some(why) = why {
             match in_appendix {
-                Some(l) => excluded_appendix.entry(l).or_default().push((consumer, server, why)),
+                Some(l) => excluded_appendix
+                    .entry(l)
+                    .or_default()
+                    .push((consumer, server, why)),
                 None => excluded.push((consumer, server, why)),
             }
             continue;
@@ -638,8 +682,13 @@ pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<Re
         if u.used == 0 && u.new == 0 {
             continue;
         }
-        let edition = server.license.as_ref().map(|l| l.edition.as_str()).unwrap_or("");
-        let weight = lookup(input.weights, &server.product, edition, &u.workload_type).unwrap_or(0.0);
+        let edition = server
+            .license
+            .as_ref()
+            .map(|l| l.edition.as_str())
+            .unwrap_or("");
+        let weight =
+            lookup(input.weights, &server.product, edition, &u.workload_type).unwrap_or(0.0);
         let row = Row {
             server,
             line,
@@ -658,13 +707,27 @@ pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<Re
     // Servers that sent nothing for the month are listed under their owner, to be reported by
     // hand.
     for server in input.servers.iter().filter(|s| !s.collected) {
-        let Some(owner) = scope.get(&server.organization_uid).copied() else { continue };
-        if excluded.iter().chain(excluded_appendix.values().flatten()).any(|(_, s, _)| s.uid == server.uid) {
+        let Some(owner) = scope.get(&server.organization_uid).copied() else {
+            continue;
+        };
+        if excluded
+            .iter()
+            .chain(excluded_appendix.values().flatten())
+            .any(|(_, s, _)| s.uid == server.uid)
+        {
             continue;
         }
-        let licensee = server.license.as_ref().map(|l| l.licensee.as_str()).filter(|l| !l.is_empty());
+        let licensee = server
+            .license
+            .as_ref()
+            .map(|l| l.licensee.as_str())
+            .filter(|l| !l.is_empty());
         match licensee.filter(|l| *l != input.owner_licensee) {
-            Some(l) => excluded_appendix.entry(l).or_default().push((owner, server, Exclusion::NotCollected)),
+            Some(l) => excluded_appendix.entry(l).or_default().push((
+                owner,
+                server,
+                Exclusion::NotCollected,
+            )),
             None => excluded.push((owner, server, Exclusion::NotCollected)),
         }
     }
@@ -677,7 +740,10 @@ pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<Re
     let appendices = licensees
         .into_iter()
         .map(|licensee| {
-            let rows: Vec<&Row<'_>> = appendix.get(licensee).map(|v| v.iter().collect()).unwrap_or_default();
+            let rows: Vec<&Row<'_>> = appendix
+                .get(licensee)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
             let ex = excluded_appendix.get(licensee).cloned().unwrap_or_default();
             LicenseReportAppendix {
                 license_company_name: licensee.to_string(),
@@ -698,7 +764,11 @@ pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<Re
     for (licensee, rows) in &appendix {
         lines.extend(rows.iter().map(|r| line_from_row("Appendix", licensee, r)));
     }
-    lines.extend(excluded.iter().map(|(o, s, w)| excluded_line(input.owner_licensee, o, s, *w)));
+    lines.extend(
+        excluded
+            .iter()
+            .map(|(o, s, w)| excluded_line(input.owner_licensee, o, s, *w)),
+    );
     for (licensee, ex) in &excluded_appendix {
         lines.extend(ex.iter().map(|(o, s, w)| excluded_line(licensee, o, s, *w)));
     }
@@ -734,7 +804,12 @@ mod tests {
     use chrono::TimeZone;
 
     fn org(name: &str, kind: OrgKind, parent: Option<Uuid>) -> OrgInfo {
-        OrgInfo { uid: Uuid::new_v4(), name: name.into(), kind, parent }
+        OrgInfo {
+            uid: Uuid::new_v4(),
+            name: name.into(),
+            kind,
+            parent,
+        }
     }
 
     fn server(name: &str, product: &str, edition: &str, licensee: &str) -> ServerInfo {
@@ -781,13 +856,38 @@ mod tests {
         let c = org("Direct Co", OrgKind::Company, Some(p.uid));
         let own = org("Own Contract Co", OrgKind::Company, Some(p.uid));
         let site = server("cc-1", "CloudConnect", "", "Provider Licensee");
-        let vbr_c = server("vbr-c", "BackupAndReplication", "Enterprise Plus", "Provider Licensee");
-        let vbr_rc = server("vbr-rc", "BackupAndReplication", "Standard", "Provider Licensee");
-        let vbr_own = server("vbr-own", "BackupAndReplication", "Enterprise", "Own Contract Co");
+        let vbr_c = server(
+            "vbr-c",
+            "BackupAndReplication",
+            "Enterprise Plus",
+            "Provider Licensee",
+        );
+        let vbr_rc = server(
+            "vbr-rc",
+            "BackupAndReplication",
+            "Standard",
+            "Provider Licensee",
+        );
+        let vbr_own = server(
+            "vbr-own",
+            "BackupAndReplication",
+            "Enterprise",
+            "Own Contract Co",
+        );
         let m365 = server("m365", "VB365", "", "Provider Licensee");
-        let mut lost = server("vbr-lost", "BackupAndReplication", "Standard", "Provider Licensee");
+        let mut lost = server(
+            "vbr-lost",
+            "BackupAndReplication",
+            "Standard",
+            "Provider Licensee",
+        );
         lost.collected = false;
-        let mut silent = server("vbr-silent", "BackupAndReplication", "Standard", "Provider Licensee");
+        let mut silent = server(
+            "vbr-silent",
+            "BackupAndReplication",
+            "Standard",
+            "Provider Licensee",
+        );
         silent.collected = false;
         silent.organization_uid = c.uid;
         let usage = vec![
@@ -829,10 +929,25 @@ mod tests {
         let f = fleet();
         let r = report(&f, 0, "Provider Licensee");
         // CC backup 10×5 + replica 3×10 + VBR Enterprise Plus 7×11 + Standard 4×5 + M365 9×1.5
-        assert_eq!(r.report_summary.total_points, 50.0 + 30.0 + 77.0 + 20.0 + 13.5);
-        let cc = r.report_summary.products_usage.iter().find(|p| p.product_type == "CloudConnect").unwrap();
-        let backup = cc.workload_usage.iter().find(|w| w.workload_type == "CC_VM_Backup").unwrap();
-        assert_eq!((backup.initial_count, backup.new_count, backup.used_points), (10, 2, 50.0));
+        assert_eq!(
+            r.report_summary.total_points,
+            50.0 + 30.0 + 77.0 + 20.0 + 13.5
+        );
+        let cc = r
+            .report_summary
+            .products_usage
+            .iter()
+            .find(|p| p.product_type == "CloudConnect")
+            .unwrap();
+        let backup = cc
+            .workload_usage
+            .iter()
+            .find(|w| w.workload_type == "CC_VM_Backup")
+            .unwrap();
+        assert_eq!(
+            (backup.initial_count, backup.new_count, backup.used_points),
+            (10, 2, 50.0)
+        );
     }
 
     #[test]
@@ -841,10 +956,20 @@ mod tests {
         for (owner, licensee) in [(0, "Provider Licensee"), (1, "Provider Licensee")] {
             let r = report(&f, owner, licensee);
             let by_org: f64 = r.organizations_usage.iter().map(|o| o.used_points).sum();
-            let by_product: f64 = r.report_summary.products_usage.iter().map(|p| p.total_points).sum();
+            let by_product: f64 = r
+                .report_summary
+                .products_usage
+                .iter()
+                .map(|p| p.total_points)
+                .sum();
             assert!((by_org - r.report_summary.total_points).abs() < 1e-9);
             assert!((by_product - r.report_summary.total_points).abs() < 1e-9);
-            let by_detail: f64 = r.usage_details.iter().flat_map(|d| &d.usage_by_license_and_product).map(|u| u.used_points).sum();
+            let by_detail: f64 = r
+                .usage_details
+                .iter()
+                .flat_map(|d| &d.usage_by_license_and_product)
+                .map(|u| u.used_points)
+                .sum();
             assert!((by_detail - r.report_summary.total_points).abs() < 1e-9);
         }
     }
@@ -853,15 +978,25 @@ mod tests {
     fn resellers_roll_up_in_the_provider_report_and_own_their_report() {
         let f = fleet();
         let provider = report(&f, 0, "Provider Licensee");
-        let reseller_line = provider.organizations_usage.iter().find(|o| o.organization_type == "Reseller").unwrap();
+        let reseller_line = provider
+            .organizations_usage
+            .iter()
+            .find(|o| o.organization_type == "Reseller")
+            .unwrap();
         assert_eq!(reseller_line.organization_uid, f.orgs[1].uid);
         assert_eq!(reseller_line.used_points, 30.0 + 20.0);
-        assert!(provider.organizations_usage.iter().all(|o| o.organization_uid != f.orgs[2].uid));
+        assert!(provider
+            .organizations_usage
+            .iter()
+            .all(|o| o.organization_uid != f.orgs[2].uid));
 
         let reseller = report(&f, 1, "Provider Licensee");
         assert_eq!(reseller.report_summary.total_points, 50.0);
         assert_eq!(reseller.organizations_usage.len(), 1);
-        assert_eq!(reseller.organizations_usage[0].organization_uid, f.orgs[2].uid);
+        assert_eq!(
+            reseller.organizations_usage[0].organization_uid,
+            f.orgs[2].uid
+        );
     }
 
     #[test]
@@ -871,10 +1006,17 @@ mod tests {
         assert_eq!(r.appendices.len(), 1);
         assert_eq!(r.appendices[0].license_company_name, "Own Contract Co");
         assert_eq!(r.appendices[0].appendix_summary.total_points, 20.0 * 9.0);
-        let lost: Vec<&String> = r.usage_details.iter().flat_map(|d| &d.not_collected_client_servers).collect();
+        let lost: Vec<&String> = r
+            .usage_details
+            .iter()
+            .flat_map(|d| &d.not_collected_client_servers)
+            .collect();
         assert_eq!(lost, vec!["vbr-lost", "vbr-silent"]);
         // Zero usage leaves the provider's own line out.
-        assert!(r.organizations_usage.iter().all(|o| o.organization_type != "Provider"));
+        assert!(r
+            .organizations_usage
+            .iter()
+            .all(|o| o.organization_type != "Provider"));
     }
 
     #[test]
@@ -891,7 +1033,10 @@ mod tests {
             .filter(|u| u.license_id == shared.as_ref().unwrap().license_id.map(|x| x.to_string()))
             .collect();
         // Two consumers (Direct Co and Reseller Co) each have a detail line for the license.
-        assert_eq!(lines.iter().map(|l| l.used_points).sum::<f64>(), 7.0 * 11.0 + 4.0 * 11.0);
+        assert_eq!(
+            lines.iter().map(|l| l.used_points).sum::<f64>(),
+            7.0 * 11.0 + 4.0 * 11.0
+        );
     }
 
     #[test]
@@ -911,9 +1056,17 @@ mod tests {
             usage: &f.usage,
             weights: &weights,
         });
-        let main: f64 = lines.iter().filter(|l| l.section == "Main").map(|l| l.used_points).sum();
+        let main: f64 = lines
+            .iter()
+            .filter(|l| l.section == "Main")
+            .map(|l| l.used_points)
+            .sum();
         assert_eq!(main, r.report_summary.total_points);
-        let appendix: f64 = lines.iter().filter(|l| l.section == "Appendix").map(|l| l.used_points).sum();
+        let appendix: f64 = lines
+            .iter()
+            .filter(|l| l.section == "Appendix")
+            .map(|l| l.used_points)
+            .sum();
         assert_eq!(appendix, r.appendices[0].appendix_summary.total_points);
         assert_eq!(lines.iter().filter(|l| l.section == "Excluded").count(), 2);
     }
@@ -923,7 +1076,14 @@ mod tests {
         let f = fleet();
         let v = serde_json::to_value(report(&f, 0, "Provider Licensee")).unwrap();
         assert_eq!(v["reportStatus"], "ApprovalRequired");
-        assert_eq!(v["reportParameters"]["generationDate"], "2026-11-01T00:00:00.0000000+00:00");
-        assert!(v["reportSummary"]["productsUsage"][0]["workloadUsage"][0]["workloadsByPlatform"][0]["objectsByWeight"].is_array());
+        assert_eq!(
+            v["reportParameters"]["generationDate"],
+            "2026-11-01T00:00:00.0000000+00:00"
+        );
+        assert!(
+            v["reportSummary"]["productsUsage"][0]["workloadUsage"][0]["workloadsByPlatform"][0]
+                ["objectsByWeight"]
+                .is_array()
+        );
     }
 }

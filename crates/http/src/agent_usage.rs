@@ -25,12 +25,34 @@ use crate::AppState;
 
 /// Workload types a sample may carry (the report's `workloadType` values).
 pub const WORKLOAD_TYPES: [&str; 28] = [
-    "CC_Server_Backup", "CC_VM_Backup", "CC_VM_Replica", "CC_Workstation_Backup", "VAC_Server_Agent",
-    "VAC_Workstation_Agent", "VB365_User", "VBR_Application_Plugins", "VBR_Cloud_Database",
-    "VBR_Cloud_File_Share", "VBR_Cloud_VM", "VBR_NAS_Backup", "VBR_NAS_Server", "VBR_Server_Agent",
-    "VBR_Tape_Backup", "VBR_Tape_Server", "VBR_VM", "VBR_Workstation_Agent", "VONE_Cloud_Database",
-    "VONE_Cloud_File_Share", "VONE_Cloud_VM", "VONE_Nas_Backup", "VONE_Server_Agent",
-    "VONE_Tape_Backup", "VONE_User", "VONE_VM", "VONE_Workstation_Agent", "Dynamic",
+    "CC_Server_Backup",
+    "CC_VM_Backup",
+    "CC_VM_Replica",
+    "CC_Workstation_Backup",
+    "VAC_Server_Agent",
+    "VAC_Workstation_Agent",
+    "VB365_User",
+    "VBR_Application_Plugins",
+    "VBR_Cloud_Database",
+    "VBR_Cloud_File_Share",
+    "VBR_Cloud_VM",
+    "VBR_NAS_Backup",
+    "VBR_NAS_Server",
+    "VBR_Server_Agent",
+    "VBR_Tape_Backup",
+    "VBR_Tape_Server",
+    "VBR_VM",
+    "VBR_Workstation_Agent",
+    "VONE_Cloud_Database",
+    "VONE_Cloud_File_Share",
+    "VONE_Cloud_VM",
+    "VONE_Nas_Backup",
+    "VONE_Server_Agent",
+    "VONE_Tape_Backup",
+    "VONE_User",
+    "VONE_VM",
+    "VONE_Workstation_Agent",
+    "Dynamic",
 ];
 
 /// Largest count one workload line may carry.
@@ -90,10 +112,16 @@ pub async fn report_usage(
     let now = state.clock.now();
     let sampled_at = body.sampled_at.unwrap_or(now);
     if sampled_at > now + Duration::minutes(5) {
-        return Err(ApiError::bad_property("sampledAt", "sampledAt must not be in the future."));
+        return Err(ApiError::bad_property(
+            "sampledAt",
+            "sampledAt must not be in the future.",
+        ));
     }
     if body.workloads.len() > MAX_LINES {
-        return Err(ApiError::bad_property("workloads", format!("A sample may carry at most {MAX_LINES} lines.")));
+        return Err(ApiError::bad_property(
+            "workloads",
+            format!("A sample may carry at most {MAX_LINES} lines."),
+        ));
     }
 
     // Which organizations this server may report for: its own, and for a Cloud Connect site the
@@ -123,7 +151,10 @@ pub async fn report_usage(
     for (i, line) in body.workloads.iter().enumerate() {
         let at = |field: &str| format!("workloads[{i}].{field}");
         if !WORKLOAD_TYPES.contains(&line.workload_type.as_str()) {
-            return Err(ApiError::bad_property(at("workloadType"), format!("Unknown workload type {:?}.", line.workload_type)));
+            return Err(ApiError::bad_property(
+                at("workloadType"),
+                format!("Unknown workload type {:?}.", line.workload_type),
+            ));
         }
         let organization = line.organization_uid.unwrap_or(server.organization_uid);
         if !allowed.contains(&organization) {
@@ -132,17 +163,34 @@ pub async fn report_usage(
                 "This server cannot report usage for that organization.",
             ));
         }
-        for (field, v) in [("used", line.used), ("new", line.new), ("rental", line.rental)] {
+        for (field, v) in [
+            ("used", line.used),
+            ("new", line.new),
+            ("rental", line.rental),
+        ] {
             if !(0..=MAX_COUNT).contains(&v) {
-                return Err(ApiError::bad_property(at(field), format!("Counts must be from 0 to {MAX_COUNT}.")));
+                return Err(ApiError::bad_property(
+                    at(field),
+                    format!("Counts must be from 0 to {MAX_COUNT}."),
+                ));
             }
         }
-        let platform = line.platform.clone().filter(|p| !p.trim().is_empty()).unwrap_or_else(|| "Any".into());
+        let platform = line
+            .platform
+            .clone()
+            .filter(|p| !p.trim().is_empty())
+            .unwrap_or_else(|| "Any".into());
         if platform.chars().count() > 64 {
-            return Err(ApiError::bad_property(at("platform"), "The platform must be at most 64 characters."));
+            return Err(ApiError::bad_property(
+                at("platform"),
+                "The platform must be at most 64 characters.",
+            ));
         }
         if !seen.insert((organization, line.workload_type.clone(), platform.clone())) {
-            return Err(ApiError::bad_property(at("workloadType"), "The same workload type, organization and platform appear twice."));
+            return Err(ApiError::bad_property(
+                at("workloadType"),
+                "The same workload type, organization and platform appear twice.",
+            ));
         }
         samples.push(UsageSample {
             server_uid: server.uid,
@@ -158,7 +206,10 @@ pub async fn report_usage(
     let stored = match state.store.insert_usage_samples(&samples).await {
         Ok(n) => n,
         Err(StoreError::Conflict(m)) => {
-            return Err(ApiError::conflict(format!("{m}; a sample cannot be changed once stored.")).with_parameter("sampledAt"))
+            return Err(
+                ApiError::conflict(format!("{m}; a sample cannot be changed once stored."))
+                    .with_parameter("sampledAt"),
+            )
         }
         Err(e) => return Err(e.into()),
     };

@@ -409,7 +409,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .nest("/api/v3", public.merge(authenticated))
         // Agents authenticate with their own tokens, so their API sits outside the VSPC
         // bearer middleware.
-        .nest("/api/agent/v1", agent::router().merge(crate::agent_usage::routes()))
+        .nest(
+            "/api/agent/v1",
+            agent::router().merge(crate::agent_usage::routes()),
+        )
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -191,9 +191,17 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_usage_samples(&self, samples: &[UsageSample]) -> StoreResult<u64>;
     /// Maxima of each counter per (server, organization, workload type, platform) over samples
     /// taken in `[start, end)`.
-    async fn usage_maxima(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> StoreResult<Vec<UsageAggregate>>;
+    async fn usage_maxima(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> StoreResult<Vec<UsageAggregate>>;
     /// The latest sample per (server, organization, workload type, platform) in `[start, end)`.
-    async fn usage_latest(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> StoreResult<Vec<UsageAggregate>>;
+    async fn usage_latest(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> StoreResult<Vec<UsageAggregate>>;
 
     // --- points weights ---------------------------------------------------------------------
 
@@ -222,7 +230,8 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
     async fn report_auto_approve(&self, owner_uid: Uuid) -> StoreResult<Option<bool>>;
-    async fn set_report_auto_approve(&self, owner_uid: Uuid, auto_approve: bool) -> StoreResult<()>;
+    async fn set_report_auto_approve(&self, owner_uid: Uuid, auto_approve: bool)
+        -> StoreResult<()>;
 
     // --- job leases -------------------------------------------------------------------------
 

@@ -893,9 +893,10 @@ impl Store for PgStore {
     }
 
     async fn weights(&self) -> StoreResult<Vec<WeightRow>> {
-        let rows = sqlx::query("SELECT * FROM points_weights ORDER BY product, workload_type, edition")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM points_weights ORDER BY product, workload_type, edition")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(WeightRow {
@@ -948,11 +949,13 @@ impl Store for PgStore {
             .bind(month)
             .execute(&self.pool)
             .await?;
-        Ok(sqlx::query_scalar("SELECT id FROM report_ids WHERE owner_uid = $1 AND month = $2")
-            .bind(owner_uid)
-            .bind(month)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM report_ids WHERE owner_uid = $1 AND month = $2")
+                .bind(owner_uid)
+                .bind(month)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
@@ -964,7 +967,9 @@ impl Store for PgStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let outcome = match existing {
-            Some((id, status)) if status == ReportStatus::Approved.as_str() => ReportWrite::KeptApproved(id),
+            Some((id, status)) if status == ReportStatus::Approved.as_str() => {
+                ReportWrite::KeptApproved(id)
+            }
             Some((id, _)) => {
                 sqlx::query(
                     "UPDATE reports SET status = $1, generated_at = $2, approved_at = $3, document = $4 \
@@ -1043,13 +1048,19 @@ impl Store for PgStore {
     }
 
     async fn report_auto_approve(&self, owner_uid: Uuid) -> StoreResult<Option<bool>> {
-        Ok(sqlx::query_scalar("SELECT auto_approve FROM report_settings WHERE owner_uid = $1")
-            .bind(owner_uid)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT auto_approve FROM report_settings WHERE owner_uid = $1")
+                .bind(owner_uid)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
-    async fn set_report_auto_approve(&self, owner_uid: Uuid, auto_approve: bool) -> StoreResult<()> {
+    async fn set_report_auto_approve(
+        &self,
+        owner_uid: Uuid,
+        auto_approve: bool,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO report_settings (owner_uid, auto_approve) VALUES ($1, $2) \
              ON CONFLICT (owner_uid) DO UPDATE SET auto_approve = excluded.auto_approve",

@@ -885,9 +885,10 @@ impl Store for SqliteStore {
     }
 
     async fn weights(&self) -> StoreResult<Vec<WeightRow>> {
-        let rows = sqlx::query("SELECT * FROM points_weights ORDER BY product, workload_type, edition")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM points_weights ORDER BY product, workload_type, edition")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(WeightRow {
@@ -940,11 +941,13 @@ impl Store for SqliteStore {
             .bind(month)
             .execute(&self.pool)
             .await?;
-        Ok(sqlx::query_scalar("SELECT id FROM report_ids WHERE owner_uid = ? AND month = ?")
-            .bind(owner_uid.to_string())
-            .bind(month)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM report_ids WHERE owner_uid = ? AND month = ?")
+                .bind(owner_uid.to_string())
+                .bind(month)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
@@ -956,7 +959,9 @@ impl Store for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let outcome = match existing {
-            Some((id, status)) if status == ReportStatus::Approved.as_str() => ReportWrite::KeptApproved(id),
+            Some((id, status)) if status == ReportStatus::Approved.as_str() => {
+                ReportWrite::KeptApproved(id)
+            }
             Some((id, _)) => {
                 sqlx::query(
                     "UPDATE reports SET status = ?, generated_at = ?, approved_at = ?, document = ? \
@@ -1035,13 +1040,19 @@ impl Store for SqliteStore {
     }
 
     async fn report_auto_approve(&self, owner_uid: Uuid) -> StoreResult<Option<bool>> {
-        Ok(sqlx::query_scalar("SELECT auto_approve FROM report_settings WHERE owner_uid = ?")
-            .bind(owner_uid.to_string())
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT auto_approve FROM report_settings WHERE owner_uid = ?")
+                .bind(owner_uid.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
-    async fn set_report_auto_approve(&self, owner_uid: Uuid, auto_approve: bool) -> StoreResult<()> {
+    async fn set_report_auto_approve(
+        &self,
+        owner_uid: Uuid,
+        auto_approve: bool,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO report_settings (owner_uid, auto_approve) VALUES (?, ?) \
              ON CONFLICT (owner_uid) DO UPDATE SET auto_approve = excluded.auto_approve",

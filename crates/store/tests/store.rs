@@ -356,14 +356,32 @@ async fn a_lease_has_one_holder_until_it_expires() {
         let store = fresh(&db).await;
         let t = now();
         let until = t + Duration::minutes(5);
-        assert!(store.try_acquire_lease("job", "node-a", t, until).await.unwrap());
-        assert!(!store.try_acquire_lease("job", "node-b", t, until).await.unwrap(), "{backend:?}");
+        assert!(store
+            .try_acquire_lease("job", "node-a", t, until)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .try_acquire_lease("job", "node-b", t, until)
+                .await
+                .unwrap(),
+            "{backend:?}"
+        );
         // The holder may renew.
-        assert!(store.try_acquire_lease("job", "node-a", t, until + Duration::minutes(5)).await.unwrap());
+        assert!(store
+            .try_acquire_lease("job", "node-a", t, until + Duration::minutes(5))
+            .await
+            .unwrap());
         // After it lapses another node takes over.
         let later = until + Duration::minutes(6);
-        assert!(store.try_acquire_lease("job", "node-b", later, later + Duration::minutes(5)).await.unwrap());
-        assert!(!store.try_acquire_lease("job", "node-a", later, later + Duration::minutes(5)).await.unwrap());
+        assert!(store
+            .try_acquire_lease("job", "node-b", later, later + Duration::minutes(5))
+            .await
+            .unwrap());
+        assert!(!store
+            .try_acquire_lease("job", "node-a", later, later + Duration::minutes(5))
+            .await
+            .unwrap());
     }
 }
 
@@ -384,9 +402,19 @@ async fn license_slots_are_versioned_and_keep_history() {
             reported: json!(null),
         };
         store.insert_server(&server).await.unwrap();
-        assert_eq!(store.servers(Some(TargetKind::BackupServer)).await.unwrap(), vec![server.clone()]);
-        assert!(store.servers(Some(TargetKind::VOneServer)).await.unwrap().is_empty());
-        store.record_server_report(server.uid, &json!({"usedUnits": 3.5}), now()).await.unwrap();
+        assert_eq!(
+            store.servers(Some(TargetKind::BackupServer)).await.unwrap(),
+            vec![server.clone()]
+        );
+        assert!(store
+            .servers(Some(TargetKind::VOneServer))
+            .await
+            .unwrap()
+            .is_empty());
+        store
+            .record_server_report(server.uid, &json!({"usedUnits": 3.5}), now())
+            .await
+            .unwrap();
         let seen = store.server(server.uid).await.unwrap().unwrap();
         assert_eq!(seen.reported, json!({"usedUnits": 3.5}));
         assert!(seen.last_seen_at.is_some());
@@ -405,17 +433,46 @@ async fn license_slots_are_versioned_and_keep_history() {
             action: "install".into(),
             detail: json!({"n": 1}),
         };
-        assert_eq!(store.save_license_slot(&slot, None, &event).await.unwrap(), 1);
+        assert_eq!(
+            store.save_license_slot(&slot, None, &event).await.unwrap(),
+            1
+        );
         // A second "first write" and a stale revision both lose.
-        assert!(matches!(store.save_license_slot(&slot, None, &event).await, Err(StoreError::Conflict(_))));
-        let v2 = LicenseSlot { document: json!({"files": [1]}), ..slot.clone() };
-        assert_eq!(store.save_license_slot(&v2, Some(1), &event).await.unwrap(), 2);
-        assert!(matches!(store.save_license_slot(&v2, Some(1), &event).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.save_license_slot(&slot, None, &event).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let v2 = LicenseSlot {
+            document: json!({"files": [1]}),
+            ..slot.clone()
+        };
+        assert_eq!(
+            store.save_license_slot(&v2, Some(1), &event).await.unwrap(),
+            2
+        );
+        assert!(matches!(
+            store.save_license_slot(&v2, Some(1), &event).await,
+            Err(StoreError::Conflict(_))
+        ));
         let stored = store.license_slot(server.uid).await.unwrap().unwrap();
-        assert_eq!((stored.revision, stored.document), (2, json!({"files": [1]})));
-        assert_eq!(store.license_slots(TargetKind::BackupServer).await.unwrap().len(), 1);
+        assert_eq!(
+            (stored.revision, stored.document),
+            (2, json!({"files": [1]}))
+        );
+        assert_eq!(
+            store
+                .license_slots(TargetKind::BackupServer)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         // Only the two successful writes are in the history.
-        assert_eq!(store.license_events(server.uid).await.unwrap().len(), 2, "{backend:?}");
+        assert_eq!(
+            store.license_events(server.uid).await.unwrap().len(),
+            2,
+            "{backend:?}"
+        );
     }
 }
 
@@ -452,14 +509,29 @@ async fn usage_samples_are_idempotent_and_aggregate_per_month() {
             sample(server, org, t0 + Duration::days(10), 99, 0),
             sample(server, org, t0, 11, 2),
         ];
-        assert!(matches!(store.insert_usage_samples(&clash).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.insert_usage_samples(&clash).await,
+            Err(StoreError::Conflict(_))
+        ));
         let range = (t0 - Duration::days(1), t0 + Duration::days(30));
         let max = store.usage_maxima(range.0, range.1).await.unwrap();
         assert_eq!(max.len(), 1);
-        assert_eq!((max[0].used, max[0].new), (14, 2), "{backend:?}: high-water marks");
+        assert_eq!(
+            (max[0].used, max[0].new),
+            (14, 2),
+            "{backend:?}: high-water marks"
+        );
         let latest = store.usage_latest(range.0, range.1).await.unwrap();
-        assert_eq!((latest[0].used, latest[0].new), (12, 0), "{backend:?}: latest sample");
-        assert!(store.usage_maxima(t0 + Duration::days(5), t0 + Duration::days(6)).await.unwrap().is_empty());
+        assert_eq!(
+            (latest[0].used, latest[0].new),
+            (12, 0),
+            "{backend:?}: latest sample"
+        );
+        assert!(store
+            .usage_maxima(t0 + Duration::days(5), t0 + Duration::days(6))
+            .await
+            .unwrap()
+            .is_empty());
     }
 }
 
@@ -468,10 +540,25 @@ async fn weights_seed_once_and_can_be_changed() {
     for backend in backends() {
         let db = TestDatabase::create(backend).await;
         let store = fresh(&db).await;
-        let row = WeightRow { product: "VB365".into(), edition: "*".into(), workload_type: "VB365_User".into(), weight: 1.5 };
+        let row = WeightRow {
+            product: "VB365".into(),
+            edition: "*".into(),
+            workload_type: "VB365_User".into(),
+            weight: 1.5,
+        };
         assert_eq!(store.seed_weights(&[row.clone()]).await.unwrap(), 1);
-        store.set_weight(&WeightRow { weight: 2.0, ..row.clone() }).await.unwrap();
-        assert_eq!(store.seed_weights(&[row.clone()]).await.unwrap(), 0, "seeding keeps edits");
+        store
+            .set_weight(&WeightRow {
+                weight: 2.0,
+                ..row.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.seed_weights(&[row.clone()]).await.unwrap(),
+            0,
+            "seeding keeps edits"
+        );
         assert_eq!(store.weights().await.unwrap()[0].weight, 2.0, "{backend:?}");
     }
 }
@@ -494,16 +581,53 @@ async fn approved_reports_never_change() {
             approved_at: None,
             document: json!({"v": 1}),
         };
-        assert_eq!(store.write_report(&record).await.unwrap(), ReportWrite::Created(id));
-        let v2 = ReportRecord { document: json!({"v": 2}), ..record.clone() };
-        assert_eq!(store.write_report(&v2).await.unwrap(), ReportWrite::Replaced(id));
-        assert!(store.transition_report(id, ReportStatus::ApprovalRequired, ReportStatus::Approved, &json!({"v": 2, "final": true}), now()).await.unwrap());
-        assert!(!store.transition_report(id, ReportStatus::ApprovalRequired, ReportStatus::Approved, &json!({}), now()).await.unwrap());
-        let v3 = ReportRecord { document: json!({"v": 3}), ..record.clone() };
-        assert_eq!(store.write_report(&v3).await.unwrap(), ReportWrite::KeptApproved(id));
+        assert_eq!(
+            store.write_report(&record).await.unwrap(),
+            ReportWrite::Created(id)
+        );
+        let v2 = ReportRecord {
+            document: json!({"v": 2}),
+            ..record.clone()
+        };
+        assert_eq!(
+            store.write_report(&v2).await.unwrap(),
+            ReportWrite::Replaced(id)
+        );
+        assert!(store
+            .transition_report(
+                id,
+                ReportStatus::ApprovalRequired,
+                ReportStatus::Approved,
+                &json!({"v": 2, "final": true}),
+                now()
+            )
+            .await
+            .unwrap());
+        assert!(!store
+            .transition_report(
+                id,
+                ReportStatus::ApprovalRequired,
+                ReportStatus::Approved,
+                &json!({}),
+                now()
+            )
+            .await
+            .unwrap());
+        let v3 = ReportRecord {
+            document: json!({"v": 3}),
+            ..record.clone()
+        };
+        assert_eq!(
+            store.write_report(&v3).await.unwrap(),
+            ReportWrite::KeptApproved(id)
+        );
         let stored = store.report(id).await.unwrap().unwrap();
         assert_eq!(stored.status, ReportStatus::Approved);
-        assert_eq!(stored.document, json!({"v": 2, "final": true}), "{backend:?}");
+        assert_eq!(
+            stored.document,
+            json!({"v": 2, "final": true}),
+            "{backend:?}"
+        );
         assert!(stored.approved_at.is_some());
         assert_eq!(store.reports().await.unwrap().len(), 1);
 

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod inventory;
 mod reports_cli;
+mod simulate;
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -55,6 +56,26 @@ enum Command {
     /// The points weights (points per workload) reports are computed with.
     #[command(subcommand)]
     Rates(RatesCommand),
+    /// Simulate a fleet against a running server: companies, agents, servers and months of usage.
+    Simulate {
+        /// Base URL of the running server.
+        #[arg(long, default_value = "http://127.0.0.1:1280")]
+        url: String,
+        #[arg(long, default_value_t = 10)]
+        companies: u32,
+        #[arg(long, default_value_t = 50)]
+        servers: u32,
+        /// Months of usage history, the current month included.
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Generate the reports of the finished simulated months afterwards.
+        #[arg(long)]
+        generate_reports: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Issue or inspect signed license files.
     License {
         #[command(subcommand)]
@@ -216,6 +237,30 @@ async fn main() -> anyhow::Result<()> {
             let store = open_store(&store).await?;
             bootstrap::ensure_provider(&store, "My Company").await?;
             reports_cli::generate(&store, &month).await
+        }
+        Command::Simulate {
+            url,
+            companies,
+            servers,
+            months,
+            seed,
+            generate_reports,
+            store,
+        } => {
+            let store = open_store(&store).await?;
+            bootstrap::ensure_provider(&store, "My Company").await?;
+            simulate::run(
+                &store,
+                simulate::Options {
+                    url,
+                    companies,
+                    servers,
+                    months,
+                    seed,
+                    generate_reports,
+                },
+            )
+            .await
         }
         Command::Rates(RatesCommand::Show { store }) => {
             reports_cli::show(&open_store(&store).await?).await
@@ -380,7 +425,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trust.add(key.public());
         let portal_dir = resolved.data_dir.join("demo").join("portal");
         if demo::seed(&store, &key, &portal_dir, Utc::now()).await? {
-            println!("demo: seeded a fleet of 44 servers in 15 organizations");
+            simulate::backfill(&store, 12, 42, Utc::now()).await?;
+            println!(
+                "demo: seeded 44 servers in 15 organizations with 12 months of usage and reports"
+            );
         }
         let (url, handle) = tallyman_portal::start_local(key, portal_dir).await?;
         tracing::info!(%url, "demo license portal running in this process");

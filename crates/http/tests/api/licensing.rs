@@ -1154,27 +1154,39 @@ async fn json_patch_of_auto_update_enabled() {
             assert_unchanged(&app, &token, kind, uid, &before, what).await;
         }
 
-        // Case 43: the same X-Request-id twice → byte-identical answers, one change.
+        // Case 43: the same X-Request-id twice → byte-identical answers, one change. Another
+        // write in between shows the repeat is replayed, not executed again.
         let before = events(&app, uid).await;
         let request_id = Uuid::new_v4().to_string();
+        let off = r#"[{"op":"replace","path":"/autoUpdateEnabled","value":false}]"#;
+        let on = r#"[{"op":"replace","path":"/autoUpdateEnabled","value":true}]"#;
         let mut bodies = Vec::new();
-        for _ in 0..2 {
+        for round in 0..2 {
             let r = app
                 .http
                 .patch(app.url(&path))
                 .bearer_auth(&token)
                 .header("Content-Type", "application/json")
                 .header("X-Request-id", &request_id)
-                .body(r#"[{"op":"replace","path":"/autoUpdateEnabled","value":false}]"#)
+                .body(off)
                 .send()
                 .await
                 .unwrap();
             assert_eq!(r.status(), 200);
             bodies.push(r.bytes().await.unwrap());
+            if round == 0 {
+                flag(false, "first request").await;
+                ok_data(patch(&app, &token, &path, on).await).await;
+            }
         }
         assert_eq!(bodies[0], bodies[1], "replayed body differs");
-        assert_eq!(events(&app, uid).await, before + 1, "applied once");
-        flag(false, "idempotent repeat").await;
+        assert_eq!(
+            events(&app, uid).await,
+            before + 2,
+            "the repeat was executed again"
+        );
+        flag(true, "the repeat must not switch it off again").await;
+        ok_data(patch(&app, &token, &path, off).await).await;
 
         // Evaluation licenses keep auto-update on.
         let eval_uid = add_server(&app, kind, org, "evaluation").await;
