@@ -163,15 +163,6 @@ def test_a_tracked_synchronous_request_is_an_action(server):
     assert paging.offset == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "server divergence: actionName should be the operation's VSPC operationId; the veeam-spc "
-        "module for GET /about is get_about_information (operationId GetAboutInformation), "
-        "but the server records 'GetAbout'"
-    ),
-)
 def test_action_name_is_the_vspc_operation_id(server):
     request_id = uuid.uuid4()
     assert get_about_raw(server, request_id).status_code == 200
@@ -409,15 +400,6 @@ def test_forced_action_is_private_to_its_user(async_server):
     assert mine.status_code == 202
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "server divergence: DELETE /users/{uid}/tokens is async-capable in VSPC (it takes "
-        "X-Request-id and may answer 202), but the server neither tracks it as an action nor "
-        "answers 202 under --force-async; it answers 200 and GET /asyncActions/{id} is 404"
-    ),
-)
 def test_revoking_tokens_is_async_capable(async_server):
     server = async_server
     name = f"revokee-{uuid.uuid4().hex[:8]}"

@@ -39,10 +39,13 @@ pub struct About {
 }
 
 #[utoipa::path(
-    get, path = "/about", operation_id = "GetAbout", tag = "About",
+    get, path = "/about", operation_id = "GetAboutInformation", tag = "About",
     responses((status = 200, body = crate::openapi::DataOf<About>), (status = "default", body = ErrorResponse)),
 )]
-pub async fn get_about(State(state): State<AppState>, _caller: Caller) -> ApiResult<Single<About>> {
+pub async fn get_about_information(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Single<About>> {
     let version = server_version();
     Ok(Single {
         data: About {

@@ -143,7 +143,14 @@ pub fn router(state: AppState) -> Router {
 /// embedding Tallyman's API in tests or tools.
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let authenticated = Router::new()
-        .route("/about", tracked(&state, "GetAbout", get(about::get_about)))
+        .route(
+            "/about",
+            tracked(
+                &state,
+                "GetAboutInformation",
+                get(about::get_about_information),
+            ),
+        )
         .route("/asyncActions", get(async_actions::get_async_actions_info))
         .route(
             "/asyncActions/config",
@@ -164,7 +171,11 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         )
         .route(
             "/users/{userUid}/tokens",
-            delete(users::revoke_authentication_token),
+            tracked(
+                &state,
+                "RevokeAuthenticationToken",
+                delete(users::revoke_authentication_token),
+            ),
         )
         .route(
             "/licensing/sites",

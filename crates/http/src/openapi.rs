@@ -82,7 +82,7 @@ impl Modify for BearerAuth {
     servers((url = "/api/v3")),
     paths(
         token::o_auth_2_issue_token,
-        about::get_about,
+        about::get_about_information,
         async_actions::get_async_actions_info,
         async_actions::get_async_actions_config,
         async_actions::get_async_action_info,

@@ -17,6 +17,12 @@ use crate::AppState;
 /// A resource the query engine can filter, sort and project.
 pub trait Resource: Send + Sync + 'static {
     fn schema() -> &'static Schema;
+
+    /// Which collection parameters the resource's list operation declares; the others are
+    /// ignored like any unknown query parameter.
+    fn collection_params() -> Allowed {
+        Allowed::ALL
+    }
 }
 
 pub fn query_error(e: QueryError) -> ApiError {
@@ -73,12 +79,7 @@ impl<R: Resource> FromRequestParts<AppState> for CollectionQuery<R> {
             default_limit: 100,
             max_limit: state.config.max_page_size,
         };
-        let allowed = Allowed {
-            paging: true,
-            filter: true,
-            sort: true,
-            select: true,
-        };
+        let allowed = R::collection_params();
         let query = tallyman_query::CollectionQuery::from_query_string(
             parts.uri.query(),
             R::schema(),

@@ -33,25 +33,143 @@ pub const REPORT_ROLES: &[Role] = &[
     Role::ServiceProviderAdministrator,
 ];
 
-/// Marker type for the report resource (the stored document is already in wire shape).
+/// The report resource as documented (the stored document is already in this shape; these types
+/// exist for the OpenAPI document and the query schema).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
-#[schema(as = SingleLicenseReport)]
+#[schema(as = SingleLicenseReport, rename_all = "camelCase")]
 pub struct SingleLicenseReportDoc {
     report_status: String,
-    #[schema(value_type = Object)]
-    report_parameters: Value,
-    #[schema(value_type = Object)]
-    report_summary: Value,
-    #[schema(value_type = Vec<Object>)]
-    organizations_usage: Value,
+    report_parameters: LicenseReportParameters,
+    report_summary: LicenseReportSummary,
+    organizations_usage: Vec<OrganizationLicenseUsage>,
     not_collected_cloud_servers: Option<Vec<String>>,
     cloned_cloud_servers: Option<Vec<String>>,
     unsupported_cloud_servers: Option<Vec<String>>,
-    #[schema(value_type = Vec<Object>)]
-    usage_details: Value,
-    #[schema(value_type = Vec<Object>)]
-    appendices: Value,
+    usage_details: Vec<OrganizationUsageOfLicensesWithSameSupportId>,
+    appendices: Vec<LicenseReportAppendix>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct LicenseReportParameters {
+    report_id: i32,
+    organization_name: String,
+    organization_uid: Uuid,
+    license_company_name: String,
+    #[schema(value_type = String, format = DateTime)]
+    generation_date: String,
+    report_interval: LicenseReportInterval,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct LicenseReportInterval {
+    #[schema(value_type = String, format = DateTime)]
+    start_of_interval: String,
+    #[schema(value_type = String, format = DateTime)]
+    end_of_interval: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct LicenseReportSummary {
+    total_points: f64,
+    products_usage: Vec<TotalProductLicenseUsage>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct TotalProductLicenseUsage {
+    product_type: String,
+    total_points: f64,
+    license_edition: String,
+    workload_usage: Vec<WorkloadLicenseUsage>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct WorkloadLicenseUsage {
+    workload_type: String,
+    description: String,
+    initial_count: i64,
+    reported_count: i64,
+    new_count: i64,
+    weight: f64,
+    used_points: f64,
+    workloads_by_platform: Vec<WorkloadLicenseUsageByPlatform>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct WorkloadLicenseUsageByPlatform {
+    type_id: String,
+    description: String,
+    objects_by_weight: Vec<WorkloadLicenseUsageByWeight>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct WorkloadLicenseUsageByWeight {
+    weight: f64,
+    initial_count: i64,
+    reported_count: i64,
+    new_count: i64,
+    used_points: f64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct OrganizationLicenseUsage {
+    organization_type: String,
+    organization_name: String,
+    organization_uid: Uuid,
+    used_points: f64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct OrganizationUsageOfLicensesWithSameSupportId {
+    organization_name: String,
+    organization_uid: Uuid,
+    support_id: Option<String>,
+    not_collected_client_servers: Option<Vec<String>>,
+    cloned_client_servers: Option<Vec<String>>,
+    unsupported_client_servers: Option<Vec<String>>,
+    usage_by_license_and_product: Vec<ProductLicenseUsage>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct ProductLicenseUsage {
+    license_id: Option<String>,
+    product_type: String,
+    license_edition: Option<String>,
+    used_points: f64,
+    workload_usage: Vec<WorkloadLicenseUsage>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct LicenseReportAppendix {
+    license_company_name: String,
+    appendix_summary: LicenseReportSummary,
+    organizations_usage: Vec<OrganizationLicenseUsage>,
+    not_collected_cloud_servers: Option<Vec<String>>,
+    cloned_cloud_servers: Option<Vec<String>>,
+    unsupported_cloud_servers: Option<Vec<String>>,
+    usage_details: Vec<OrganizationUsageOfLicensesWithSameSupportId>,
 }
 
 impl Resource for SingleLicenseReportDoc {

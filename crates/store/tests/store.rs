@@ -50,7 +50,7 @@ fn action(user: Uuid, id: Uuid, t: chrono::DateTime<Utc>) -> ActionRecord {
     ActionRecord {
         id,
         user_uid: user,
-        action_name: "GetAbout".into(),
+        action_name: "GetAboutInformation".into(),
         fingerprint: "f1".into(),
         status: ActionStatus::Running,
         request_body: None,

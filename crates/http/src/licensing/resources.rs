@@ -163,6 +163,14 @@ impl SiteLicense {
 }
 
 impl Resource for SiteLicense {
+    /// The contract's site list declares only `select`: every site is returned.
+    fn collection_params() -> tallyman_query::Allowed {
+        tallyman_query::Allowed {
+            select: true,
+            ..tallyman_query::Allowed::NONE
+        }
+    }
+
     fn schema() -> &'static Schema {
         schema!(
             "siteUid" => Uuid, "autoUpdateEnabled" => Boolean, "edition" => String,

@@ -108,7 +108,7 @@ async fn forced_async_answers_202_and_the_result_is_the_synchronous_envelope() {
 
         let info = wait_done(&app, &token, &id).await;
         assert_eq!(info["data"]["status"], "succeed");
-        assert_eq!(info["data"]["actionName"], "GetAbout");
+        assert_eq!(info["data"]["actionName"], "GetAboutInformation");
         assert_eq!(info["data"]["queryParameters"], json!({"limit": ["5"]}));
         assert!(info["data"]["initiatorUid"].is_string());
 
