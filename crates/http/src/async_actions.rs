@@ -151,6 +151,38 @@ fn query_map(query: Option<&str>) -> Value {
     serde_json::to_value(map).unwrap_or(Value::Object(Default::default()))
 }
 
+/// A multipart body with its boundary replaced by a fixed marker: clients pick a new random
+/// boundary on every retry, which must not make the retry a "different request".
+fn without_multipart_boundary<'a>(headers: &HeaderMap, body: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/"))
+        .and_then(|ct| {
+            ct.split(';')
+                .map(str::trim)
+                .find_map(|p| p.strip_prefix("boundary=").or_else(|| p.strip_prefix("BOUNDARY=")))
+        })
+        .map(|b| b.trim_matches('"').as_bytes().to_vec());
+    match boundary {
+        Some(b) if !b.is_empty() => {
+            let mut out = Vec::with_capacity(body.len());
+            let mut i = 0;
+            while i < body.len() {
+                if body[i..].starts_with(&b) {
+                    out.extend_from_slice(b"<boundary>");
+                    i += b.len();
+                } else {
+                    out.push(body[i]);
+                    i += 1;
+                }
+            }
+            std::borrow::Cow::Owned(out)
+        }
+        _ => std::borrow::Cow::Borrowed(body),
+    }
+}
+
 /// What makes two requests "the same request" for idempotency.
 fn fingerprint(method: &Method, path: &str, query: &Value, body: &[u8]) -> String {
     let mut h = Sha256::new();
@@ -316,7 +348,8 @@ async fn track_inner(
         &bytes
     };
     let query = query_map(parts.uri.query());
-    let fingerprint = fingerprint(&parts.method, parts.uri.path(), &query, meaningful_body);
+    let normalized = without_multipart_boundary(&parts.headers, meaningful_body);
+    let fingerprint = fingerprint(&parts.method, parts.uri.path(), &query, &normalized);
     let now = state.clock.now();
     let record = ActionRecord {
         id: request_id.unwrap_or_else(Uuid::new_v4),
@@ -692,6 +725,18 @@ mod tests {
         assert_ne!(a, fingerprint(&Method::GET, "/y", &q, b""));
         assert_ne!(a, fingerprint(&Method::PATCH, "/x", &q, b""));
         assert_ne!(a, fingerprint(&Method::GET, "/x", &q, b"body"));
+    }
+
+    #[test]
+    fn multipart_retries_with_a_new_boundary_are_the_same_request() {
+        let mut a = HeaderMap::new();
+        a.insert(header::CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=AAA"));
+        let mut b = HeaderMap::new();
+        b.insert(header::CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=\"BBB\""));
+        let body_a = b"--AAA\r\nx\r\n--AAA--";
+        let body_b = b"--BBB\r\nx\r\n--BBB--";
+        assert_eq!(without_multipart_boundary(&a, body_a), without_multipart_boundary(&b, body_b));
+        assert_ne!(without_multipart_boundary(&a, body_a), without_multipart_boundary(&b, b"--BBB\r\ny\r\n--BBB--"));
     }
 
     #[test]

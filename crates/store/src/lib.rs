@@ -147,6 +147,8 @@ pub trait Store: Send + Sync + 'static {
     // --- managed servers --------------------------------------------------------------------
 
     async fn insert_server(&self, server: &ManagedServer) -> StoreResult<()>;
+    /// Inserts many servers in one transaction (all or none).
+    async fn insert_servers(&self, servers: &[ManagedServer]) -> StoreResult<()>;
     async fn server(&self, uid: Uuid) -> StoreResult<Option<ManagedServer>>;
     /// Servers of one kind (all kinds for `None`), ordered by uid.
     async fn servers(&self, kind: Option<TargetKind>) -> StoreResult<Vec<ManagedServer>>;

@@ -595,6 +595,29 @@ impl Store for PgStore {
         map_insert(result, "server")
     }
 
+    async fn insert_servers(&self, servers: &[ManagedServer]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for server in servers {
+            let result = sqlx::query(
+                "INSERT INTO managed_servers (uid, kind, name, organization_uid, agent_uid, \
+                 created_at, last_seen_at, reported) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(server.uid)
+            .bind(server.kind.as_str())
+            .bind(&server.name)
+            .bind(server.organization_uid)
+            .bind(server.agent_uid)
+            .bind(server.created_at)
+            .bind(server.last_seen_at)
+            .bind(&server.reported)
+            .execute(&mut *tx)
+            .await;
+            map_insert(result, "server")?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn server(&self, uid_: Uuid) -> StoreResult<Option<ManagedServer>> {
         sqlx::query("SELECT * FROM managed_servers WHERE uid = $1")
             .bind(uid_)

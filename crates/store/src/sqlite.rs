@@ -585,6 +585,29 @@ impl Store for SqliteStore {
         map_insert(result, "server")
     }
 
+    async fn insert_servers(&self, servers: &[ManagedServer]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for server in servers {
+            let result = sqlx::query(
+                "INSERT INTO managed_servers (uid, kind, name, organization_uid, agent_uid, \
+                 created_at, last_seen_at, reported) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(server.uid.to_string())
+            .bind(server.kind.as_str())
+            .bind(&server.name)
+            .bind(server.organization_uid.to_string())
+            .bind(server.agent_uid.map(|u| u.to_string()))
+            .bind(micros(server.created_at))
+            .bind(server.last_seen_at.map(micros))
+            .bind(server.reported.to_string())
+            .execute(&mut *tx)
+            .await;
+            map_insert(result, "server")?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn server(&self, uid_: Uuid) -> StoreResult<Option<ManagedServer>> {
         sqlx::query("SELECT * FROM managed_servers WHERE uid = ?")
             .bind(uid_.to_string())

@@ -599,6 +599,14 @@ async fn site_list_is_not_paged() {
             "site list truncated: meta {}",
             body["meta"]
         );
+        // Paging parameters are not part of this operation: ignored like any unknown parameter.
+        let body: Value = app
+            .get("/licensing/sites?limit=5&offset=3", &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["data"].as_array().map(Vec::len), Some(105));
         app.stop().await;
     }
 }
