@@ -1,1 +1,406 @@
-fn main() {}
+//! `tallyman-bench`: measures Tallyman the way it runs — a real server on 127.0.0.1, a real
+//! database (a fresh SQLite file, or PostgreSQL with `--database`), real HTTP requests from a
+//! bounded pool of concurrent clients. Prints requests/s and latency percentiles; every loop is
+//! bounded by a request count.
+//!
+//! ```text
+//! cargo run --release -p tallyman-bench -- http --servers 100000 --requests 5000
+//! cargo run --release -p tallyman-bench -- reports --companies 1000 --servers-per-company 10
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{Duration as ChronoDuration, Utc};
+use clap::{Parser, Subcommand};
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use tallyman_http::auth::hash_password;
+use tallyman_http::licensing::{InstalledFile, SlotDocument, CONSOLE_TARGET};
+use tallyman_http::reporting::{generate_month, Month};
+use tallyman_http::{AppState, HttpConfig, SystemClock};
+use tallyman_license::{default_claims, issue, verify, IssuerKey, LicenseType, Product, TrustStore};
+use tallyman_store::{
+    LicenseEvent, LicenseSlot, ManagedServer, Organization, OrganizationType, Role, Store,
+    TargetKind, UsageSample, User,
+};
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(about = "Load and scale benchmarks for Tallyman")]
+struct Cli {
+    /// Database URL; default: a fresh SQLite file in a temporary directory.
+    #[arg(long, global = true)]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HTTP throughput: /about, a single license GET, a filtered sorted page, installs.
+    Http {
+        /// Backup servers (with licenses) in the store.
+        #[arg(long, default_value_t = 100_000)]
+        servers: usize,
+        /// Requests per measured operation.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Requests for the (slow) filtered page over the whole fleet.
+        #[arg(long, default_value_t = 100)]
+        page_requests: usize,
+    },
+    /// Report generation time, CSV export speed and peak memory.
+    Reports {
+        #[arg(long, default_value_t = 1_000)]
+        companies: usize,
+        #[arg(long, default_value_t = 10)]
+        servers_per_company: usize,
+    },
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+struct Run {
+    store: Arc<dyn Store>,
+    _dir: Option<tempdir::TempDir>,
+}
+
+mod tempdir {
+    /// A directory removed when dropped.
+    pub struct TempDir(pub std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+async fn open(database: Option<String>) -> anyhow::Result<Run> {
+    let (url, dir) = match database {
+        Some(url) => (url, None),
+        None => {
+            let dir = std::env::temp_dir().join(format!("tallyman-bench-{}", Uuid::new_v4()));
+            std::fs::create_dir_all(&dir)?;
+            (format!("sqlite://{}", dir.join("bench.db").display()), Some(tempdir::TempDir(dir)))
+        }
+    };
+    let store = tallyman_store::connect(&url).await?;
+    store.migrate().await?;
+    Ok(Run { store, _dir: dir })
+}
+
+async fn provider(store: &Arc<dyn Store>) -> anyhow::Result<Organization> {
+    if let Some(p) = store.provider().await? {
+        return Ok(p);
+    }
+    let p = Organization {
+        uid: Uuid::new_v4(),
+        name: "Bench Provider".into(),
+        kind: OrganizationType::Provider,
+        parent_uid: None,
+        created_at: Utc::now(),
+    };
+    store.insert_organization(&p).await?;
+    Ok(p)
+}
+
+/// Latency summary of one measured operation.
+fn summarize(name: &str, mut lat: Vec<Duration>, wall: Duration) {
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
+    println!(
+        "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+        lat.len(),
+        lat.len() as f64 / wall.as_secs_f64(),
+        pct(0.5).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0,
+        lat.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0),
+    );
+}
+
+/// Runs `n` requests built by `make(i)` with `concurrency` clients; every answer must be 2xx.
+async fn measure<F>(name: &str, n: usize, concurrency: usize, make: F) -> anyhow::Result<()>
+where
+    F: Fn(usize) -> reqwest::RequestBuilder,
+{
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<Duration>> = stream::iter(0..n)
+        .map(|i| {
+            let req = make(i);
+            async move {
+                let t = Instant::now();
+                let resp = req.send().await?;
+                let status = resp.status();
+                let _ = resp.bytes().await?;
+                anyhow::ensure!(status.is_success(), "status {status}");
+                Ok(t.elapsed())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let wall = start.elapsed();
+    let lat = results.into_iter().collect::<anyhow::Result<Vec<_>>>().with_context(|| format!("{name} failed"))?;
+    summarize(name, lat, wall);
+    Ok(())
+}
+
+async fn http_bench(run: Run, servers: usize, requests: usize, concurrency: usize, page_requests: usize) -> anyhow::Result<()> {
+    let store = run.store.clone();
+    let provider = provider(&store).await?;
+    let password = "bench-password";
+    store
+        .insert_user(&User {
+            uid: Uuid::new_v4(),
+            name: "admin".into(),
+            role: Role::PortalAdministrator,
+            organization_uid: provider.uid,
+            password_hash: hash_password(password)?,
+            enabled: true,
+            created_at: Utc::now(),
+        })
+        .await?;
+    let key = IssuerKey::generate();
+    let mut trust = TrustStore::new();
+    trust.add(key.public());
+
+    // Seed servers with licenses of mixed types and expiry, in batches.
+    let seed_start = Instant::now();
+    let now = Utc::now();
+    let kinds = [LicenseType::Rental, LicenseType::Subscription, LicenseType::Perpetual];
+    let templates: Vec<InstalledFile> = (0..30)
+        .map(|i| {
+            let mut c = default_claims(Product::BackupAndReplication, kinds[i % 3], now - ChronoDuration::days(20));
+            c.company = format!("Licensee {:02}", i % 7);
+            if c.expiration_date.is_some() {
+                c.expiration_date = Some(now + ChronoDuration::days((i as i64 * 9) - 40));
+                c.support_expiration_date = c.expiration_date;
+            }
+            let text = issue(&c, &key).expect("issue");
+            let v = verify(text.as_bytes(), &trust).expect("verify");
+            InstalledFile { license_id: c.license_id, armoured: v.armoured, key_id: v.key_id, claims: v.claims, installed_at: now }
+        })
+        .collect();
+    let mut uids = Vec::with_capacity(servers);
+    for chunk in (0..servers).collect::<Vec<_>>().chunks(5_000) {
+        let batch: Vec<ManagedServer> = chunk
+            .iter()
+            .map(|i| ManagedServer {
+                uid: Uuid::new_v4(),
+                kind: TargetKind::BackupServer,
+                name: format!("vbr-{i:06}"),
+                organization_uid: provider.uid,
+                agent_uid: None,
+                created_at: now,
+                last_seen_at: Some(now),
+                reported: json!({"licenseState": "licensed", "usedUnits": (i % 120) as f64}),
+            })
+            .collect();
+        store.insert_servers(&batch).await?;
+        for (j, s) in batch.iter().enumerate() {
+            let doc = SlotDocument { files: vec![templates[(chunk[j]) % templates.len()].clone()], ..SlotDocument::default() };
+            let slot = LicenseSlot { target_uid: s.uid, kind: TargetKind::BackupServer, document: serde_json::to_value(&doc)?, revision: 0, updated_at: now };
+            let event = LicenseEvent { target_uid: s.uid, at: now, actor: "bench".into(), action: "install".into(), detail: json!({}) };
+            store.save_license_slot(&slot, None, &event).await?;
+            uids.push(s.uid);
+        }
+    }
+    println!("seeded {servers} licensed backup servers in {:.1} s", seed_start.elapsed().as_secs_f64());
+
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), HttpConfig::default()).await?.with_trust(trust);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/api/v3", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tallyman_http::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let token: Value = http
+        .post(format!("{base}/token"))
+        .form(&[("grant_type", "password"), ("username", "admin"), ("password", password)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["access_token"].as_str().context("no token")?.to_string();
+
+    println!();
+    println!("| operation | requests | requests/s | p50 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    measure("GET /about", requests, concurrency, |_| http.get(format!("{base}/about")).bearer_auth(&token)).await?;
+    measure("GET one backup server license", requests, concurrency, |i| {
+        http.get(format!("{base}/licensing/backupServers/{}", uids[(i * 7919) % uids.len()])).bearer_auth(&token)
+    })
+    .await?;
+    let filter = "filter=%5B%7B%22property%22%3A%22status%22%2C%22operation%22%3A%22equals%22%2C%22value%22%3A%22Valid%22%7D%5D&sort=%5B%7B%22property%22%3A%22expirationDate%22%2C%22direction%22%3A%22descending%22%7D%5D&limit=100";
+    measure("GET filtered, sorted page of 100", page_requests, concurrency.min(4), |_| {
+        http.get(format!("{base}/licensing/backupServers?{filter}")).bearer_auth(&token)
+    })
+    .await?;
+    // Installs: each a fresh rental file for a distinct server.
+    let files: Vec<String> = (0..requests.min(uids.len()))
+        .map(|_| issue(&default_claims(Product::BackupAndReplication, LicenseType::Rental, Utc::now()), &key).expect("issue"))
+        .collect();
+    measure("PUT install a license", files.len(), concurrency, |i| {
+        let form = reqwest::multipart::Form::new().part(
+            "license",
+            reqwest::multipart::Part::text(files[i].clone()).file_name("license.lic"),
+        );
+        http.put(format!("{base}/licensing/backupServers/{}", uids[i])).bearer_auth(&token).multipart(form)
+    })
+    .await?;
+    println!();
+    println!("peak memory of the benchmark process (server included): {:.0} MiB", peak_rss_mib());
+    let _ = tx.send(());
+    server.await??;
+    Ok(())
+}
+
+async fn reports_bench(run: Run, companies: usize, per_company: usize) -> anyhow::Result<()> {
+    let store = run.store.clone();
+    let provider = provider(&store).await?;
+    let now = Utc::now();
+    let month = Month::of(now).previous();
+    let seed_start = Instant::now();
+    let mut servers_total = 0;
+    let mut samples_total = 0;
+    for c in 0..companies {
+        let org = Organization {
+            uid: Uuid::new_v4(),
+            name: format!("Company {c:05}"),
+            kind: OrganizationType::Company,
+            parent_uid: Some(provider.uid),
+            created_at: now,
+        };
+        store.insert_organization(&org).await?;
+        let batch: Vec<ManagedServer> = (0..per_company)
+            .map(|s| ManagedServer {
+                uid: Uuid::new_v4(),
+                kind: TargetKind::BackupServer,
+                name: format!("vbr-{c:05}-{s:03}"),
+                organization_uid: org.uid,
+                agent_uid: None,
+                created_at: month.start(),
+                last_seen_at: Some(now),
+                reported: Value::Null,
+            })
+            .collect();
+        store.insert_servers(&batch).await?;
+        let mut samples = Vec::with_capacity(per_company * 4);
+        for (s, server) in batch.iter().enumerate() {
+            for (day, used) in [(2i64, 10 + s as i64 % 7), (16, 14 + s as i64 % 5)] {
+                for (wt, platform) in [("VBR_VM", "vSphere"), ("VBR_Server_Agent", "Windows")] {
+                    samples.push(UsageSample {
+                        server_uid: server.uid,
+                        organization_uid: org.uid,
+                        workload_type: wt.into(),
+                        platform: platform.into(),
+                        sampled_at: month.start() + ChronoDuration::days(day),
+                        used,
+                        new: (s % 3) as i64,
+                        rental: 0,
+                    });
+                }
+            }
+        }
+        samples_total += samples.len();
+        servers_total += batch.len();
+        store.insert_usage_samples(&samples).await?;
+    }
+    let _ = CONSOLE_TARGET;
+    println!(
+        "seeded {companies} companies, {servers_total} servers, {samples_total} samples in {:.1} s",
+        seed_start.elapsed().as_secs_f64()
+    );
+    let rss_before = peak_rss_mib();
+    let t = Instant::now();
+    let written = generate_month(&store, month, now, &|_, _| {}).await?;
+    let generation = t.elapsed();
+    let rss_after = peak_rss_mib();
+
+    // CSV export through the real server.
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), HttpConfig::default()).await?;
+    let password = "bench-password";
+    store
+        .insert_user(&User {
+            uid: Uuid::new_v4(),
+            name: "admin".into(),
+            role: Role::PortalAdministrator,
+            organization_uid: provider.uid,
+            password_hash: hash_password(password)?,
+            enabled: true,
+            created_at: now,
+        })
+        .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/api/v3", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tallyman_http::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/token"))
+        .form(&[("grant_type", "password"), ("username", "admin"), ("password", password)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["access_token"].as_str().context("no token")?.to_string();
+    let id = match written.first().map(|w| w.1) {
+        Some(tallyman_store::ReportWrite::Created(id) | tallyman_store::ReportWrite::Replaced(id) | tallyman_store::ReportWrite::KeptApproved(id)) => id,
+        None => anyhow::bail!("no report generated"),
+    };
+    let t = Instant::now();
+    let mut resp = http.get(format!("{base}/licensing/reports/{id}/csv")).bearer_auth(&token).send().await?;
+    anyhow::ensure!(resp.status().is_success(), "csv status {}", resp.status());
+    let mut bytes = 0usize;
+    let mut rows = 0usize;
+    while let Some(chunk) = resp.chunk().await? {
+        bytes += chunk.len();
+        rows += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    let csv_time = t.elapsed();
+    let _ = tx.send(());
+    server.await??;
+
+    println!();
+    println!("| companies | servers | samples | report generation s | CSV rows | CSV MB | CSV MB/s | peak RSS MiB (before → after generation) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {companies} | {servers_total} | {samples_total} | {:.2} | {rows} | {:.1} | {:.1} | {:.0} → {:.0} |",
+        generation.as_secs_f64(),
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / csv_time.as_secs_f64(),
+        rss_before,
+        rss_after,
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let run = open(cli.database).await?;
+    match cli.command {
+        Command::Http { servers, requests, concurrency, page_requests } => {
+            http_bench(run, servers, requests, concurrency, page_requests).await
+        }
+        Command::Reports { companies, servers_per_company } => reports_bench(run, companies, servers_per_company).await,
+    }
+}
