@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -37,7 +38,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import AsyncIterator, Iterator, Optional
+from typing import AsyncIterator, Callable, Iterator, Optional, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -128,6 +129,49 @@ def _postgres_or_skip() -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Processes that announce their address on stdout
+# --------------------------------------------------------------------------------------------
+
+
+def read_announced_address(
+    proc: subprocess.Popen,
+    pattern: re.Pattern,
+    what: str,
+    log_tail: Callable[[], str],
+) -> str:
+    """Reads ``proc``'s stdout until a line matches ``pattern`` and returns its first group.
+
+    Fails (with the tail of the process's log) when the process exits first or says nothing
+    matching within STARTUP_TIMEOUT_S.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    pending = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(
+                f"{what} printed no address line within {STARTUP_TIMEOUT_S:.0f} s" + log_tail()
+            )
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            code = proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+            raise RuntimeError(
+                f"{what} exited with status {code} before it was listening" + log_tail()
+            )
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            match = pattern.match(line.strip())
+            if match:
+                return match.group(1).decode()
+
+
+# --------------------------------------------------------------------------------------------
 # The server process
 # --------------------------------------------------------------------------------------------
 
@@ -143,6 +187,7 @@ class Tallyman:
         database_url: Optional[str] = None,
         force_async: bool = False,
         config_toml: Optional[str] = None,
+        extra_args: Sequence[str] = (),
     ):
         self.binary = tallyman_bin()
         self.backend = backend
@@ -152,6 +197,8 @@ class Tallyman:
         self.log_path = workdir / "server.log"
         self.database_url = database_url
         self.force_async = force_async
+        # More `serve` flags (e.g. --trusted-key, --portal-url), appended as given.
+        self.extra_args = list(extra_args)
         if config_toml is not None:
             # `serve` reads <data-dir>/tallyman.toml when it exists.
             (self.data_dir / "tallyman.toml").write_text(config_toml)
@@ -160,6 +207,10 @@ class Tallyman:
         self.proc: Optional[subprocess.Popen] = None
         self.address: Optional[str] = None
         self._admin_token: Optional[str] = None
+        # Set by the licensing_server fixture: the issuer whose files this server trusts and the
+        # license portal its `update` operations ask.
+        self.issuer: Optional[Issuer] = None
+        self.portal: Optional[Portal] = None
 
     # ---- life cycle ----------------------------------------------------------------------
 
@@ -179,6 +230,7 @@ class Tallyman:
         args = [str(self.binary), "serve", "--listen", "127.0.0.1:0", *self._store_args()]
         if self.force_async:
             args += ["--force-async", "true"]
+        args += self.extra_args
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 args,
@@ -200,32 +252,8 @@ class Tallyman:
         The server prints the line only after the socket is bound, so once it is read the server
         accepts connections; there is nothing to poll.
         """
-        assert self.proc is not None and self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        pending = b""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(
-                    f"server printed no 'listening on' line within {STARTUP_TIMEOUT_S:.0f} s"
-                    + self.log_tail()
-                )
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if not readable:
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                code = self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
-                raise RuntimeError(
-                    f"server exited with status {code} before it was listening" + self.log_tail()
-                )
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                match = LISTEN_LINE.match(line.strip())
-                if match:
-                    return match.group(1).decode()
+        assert self.proc is not None
+        return read_announced_address(self.proc, LISTEN_LINE, "server", self.log_tail)
 
     def stop(self) -> int:
         """Asks the server to shut down with SIGTERM and returns its exit status."""
@@ -271,11 +299,20 @@ class Tallyman:
     def api_url(self) -> str:
         return f"{self.base_url}/api/v3"
 
+    @property
+    def agent_url(self) -> str:
+        return f"{self.base_url}/api/agent/v1"
+
     # ---- the administration CLI, against the same data ---------------------------------------
 
-    def cli(self, *args: str, stdin: Optional[str] = None) -> str:
+    def cli(self, *args: str, stdin: Optional[str] = None, store: bool = True) -> str:
+        """Runs a `tallyman` command; with ``store`` (the default) against this server's data.
+
+        Commands that touch no data (``keygen``, ``license issue``) take ``store=False``.
+        """
+        store_args = self._store_args() if store else []
         result = subprocess.run(
-            [str(self.binary), *args, *self._store_args()],
+            [str(self.binary), *args, *store_args],
             input=stdin,
             capture_output=True,
             text=True,
@@ -301,6 +338,43 @@ class Tallyman:
             if len(fields) >= 2 and fields[1] == name:
                 return uuid.UUID(fields[0])
         raise LookupError(f"no user {name!r}")
+
+    def add_org(self, name: str, org_type: str, parent: Optional[uuid.UUID] = None) -> uuid.UUID:
+        """`tallyman org add NAME --type Reseller|Company [--parent UID]`; returns the UID."""
+        args = ["org", "add", name, "--type", org_type]
+        if parent is not None:
+            args += ["--parent", str(parent)]
+        return uuid.UUID(self.cli(*args).strip().splitlines()[-1])
+
+    def provider_uid(self) -> uuid.UUID:
+        """The provider organization (`tallyman org list`: uid, type, name, parent)."""
+        for line in self.cli("org", "list").splitlines():
+            fields = line.split("\t")
+            if len(fields) >= 2 and fields[1] == "Provider":
+                return uuid.UUID(fields[0])
+        raise LookupError("no provider organization")
+
+    def add_managed_server(
+        self, name: str, kind: str, organization: Optional[uuid.UUID] = None
+    ) -> uuid.UUID:
+        """`tallyman server add NAME --kind KIND`; KIND is cloud-connect-site, backup-server,
+        vone-server or vb365-server. Returns the server's UID."""
+        args = ["server", "add", name, "--kind", kind]
+        if organization is not None:
+            args += ["--organization", str(organization)]
+        return uuid.UUID(self.cli(*args).strip().splitlines()[-1])
+
+    def enroll_agent(self, organization: uuid.UUID, name: str = "conformance agent") -> "Agent":
+        """An agent of ``organization``, enrolled with a fresh `tallyman org enroll-token`."""
+        token = self.cli("org", "enroll-token", str(organization)).strip().splitlines()[-1]
+        with httpx.Client(base_url=self.agent_url, timeout=HTTP_TIMEOUT_S) as http:
+            response = http.post("/enroll", json={"enrollmentToken": token, "name": name})
+        assert response.status_code == 201, response.text
+        return Agent(self.agent_url, response.json()["agentToken"])
+
+    def generate_reports(self, month: str) -> str:
+        """`tallyman report generate --month YYYY-MM`; returns what it printed."""
+        return self.cli("report", "generate", "--month", month)
 
     # ---- clients -----------------------------------------------------------------------------
 
@@ -364,9 +438,197 @@ async def close_client(client: VeeamClient) -> None:
         await pool.aclose()
 
 
+# --------------------------------------------------------------------------------------------
+# Real license data: an issuer key, signed license files, the license portal, agents
+# --------------------------------------------------------------------------------------------
+
+
+def _run_tool(binary: Path, *args: str) -> str:
+    """Runs a `tallyman` command that touches no database and returns its standard output."""
+    result = subprocess.run(
+        [str(binary), *args],
+        capture_output=True,
+        text=True,
+        env=_child_env({}),
+        timeout=CLI_TIMEOUT_S,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"`tallyman {' '.join(args)}` failed with status {result.returncode}: "
+            f"{result.stderr.strip()}"
+        )
+    return result.stdout
+
+
+class MintedLicense:
+    """A license file written by `tallyman license issue`, with the claims it carries."""
+
+    def __init__(self, path: Path, claims: dict):
+        self.path = path
+        self.claims = claims
+
+    @property
+    def bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+    @property
+    def license_id(self) -> uuid.UUID:
+        return uuid.UUID(self.claims["licenseId"])
+
+    def __repr__(self) -> str:
+        return f"MintedLicense({self.path.name}, {self.claims.get('product')} {self.claims.get('type')})"
+
+
+class Issuer:
+    """A license issuer: a signing key from `tallyman keygen` and the files it signs."""
+
+    def __init__(self, binary: Path, directory: Path):
+        self.binary = binary
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.key = directory / "issuer.key"
+        self.public_key = directory / "issuer.key.pub"
+        _run_tool(binary, "keygen", "--out", str(self.key))
+        self._count = 0
+
+    def mint(self, product: str, license_type: str, **claims) -> MintedLicense:
+        """`tallyman license issue --product PRODUCT --type TYPE [--flag value ...]`.
+
+        Keyword arguments become flags (``units=50`` → ``--units 50``, ``support_id=...`` →
+        ``--support-id ...``); a list repeats its flag; dates may be ``datetime.date``. Returns
+        the file with its claims, read back (and verified) with `tallyman license inspect`.
+        """
+        self._count += 1
+        path = self.directory / f"{self._count:03d}-{product}-{license_type}.lic"
+        args = ["license", "issue", "--key", str(self.key), "--product", product,
+                "--type", license_type, "--out", str(path)]
+        for name, value in claims.items():
+            flag = "--" + name.replace("_", "-")
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, bool):
+                    item = "true" if item else "false"
+                args += [flag, str(item)]
+        _run_tool(self.binary, *args)
+        inspected = json.loads(
+            _run_tool(self.binary, "license", "inspect", "--json",
+                      "--trusted-key", str(self.public_key), str(path))
+        )
+        assert inspected["verified"] is True, inspected
+        return MintedLicense(path, inspected["claims"])
+
+
+PORTAL_LINE = re.compile(rb"^portal listening on (\S+)$")
+
+
+class Portal:
+    """A running `tallyman portal` on an issuer's key (a context manager)."""
+
+    def __init__(self, binary: Path, issuer: Issuer, directory: Path):
+        self.binary = binary
+        self.issuer = issuer
+        self.directory = directory
+        self.log_path = directory.parent / "portal.log"
+        self.proc: Optional[subprocess.Popen] = None
+        self.address: Optional[str] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return f"\n--- last lines of {self.log_path} ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> "Portal":
+        args = [str(self.binary), "portal", "--listen", "127.0.0.1:0",
+                "--key", str(self.issuer.key), "--licenses", str(self.directory)]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                env=_child_env({}), bufsize=0,
+            )
+        try:
+            self.address = read_announced_address(self.proc, PORTAL_LINE, "portal", self.log_tail)
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def publish(self, minted: MintedLicense) -> dict:
+        """Hands a file to the portal (`POST /portal/v1/licenses`), as an issuer would."""
+        with httpx.Client(base_url=self.url, timeout=HTTP_TIMEOUT_S) as http:
+            response = http.post("/portal/v1/licenses", content=minted.bytes)
+        assert response.status_code in (200, 201), response.text + self.log_tail()
+        return response.json()
+
+    def latest(self, license_id: uuid.UUID) -> Optional[dict]:
+        """What the portal hands out for a license id now (None: nothing newer than nothing)."""
+        with httpx.Client(base_url=self.url, timeout=HTTP_TIMEOUT_S) as http:
+            response = http.get(f"/portal/v1/licenses/{license_id}/latest")
+        assert response.status_code in (200, 204), response.text
+        return response.json() if response.status_code == 200 else None
+
+
+class Agent:
+    """An enrolled agent speaking the agent API (docs/agent-api.md) with its own token."""
+
+    def __init__(self, base_url: str, token: str):
+        self.base_url = base_url
+        self.token = token
+
+    def _http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=HTTP_TIMEOUT_S,
+        )
+
+    def register(self, kind: str, name: str) -> uuid.UUID:
+        """`POST /servers` (kind: CloudConnectSite, BackupServer, VOneServer, Vb365Server)."""
+        with self._http() as http:
+            response = http.post("/servers", json={"kind": kind, "name": name})
+        assert response.status_code in (200, 201), response.text
+        return uuid.UUID(response.json()["serverUid"])
+
+    def report_usage(self, server_uid: uuid.UUID, sampled_at: str, workloads: list[dict]) -> dict:
+        """`POST /servers/{uid}/usage` with one sample."""
+        with self._http() as http:
+            response = http.post(
+                f"/servers/{server_uid}/usage",
+                json={"sampledAt": sampled_at, "workloads": workloads},
+            )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def heartbeat(self, server_uid: uuid.UUID, **report) -> dict:
+        """`POST /servers/{uid}/heartbeat` (licenseState, licenseIds, usedUnits, ...)."""
+        body = {"licenseState": "licensed", "licenseIds": [], **report}
+        with self._http() as http:
+            response = http.post(f"/servers/{server_uid}/heartbeat", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
 def _launch(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
+    prepare: Optional[Callable[[Tallyman], None]] = None,
     **options,
 ) -> Iterator[Tallyman]:
     backend = request.param
@@ -382,6 +644,9 @@ def _launch(
         **options,
     )
     try:
+        if prepare is not None:
+            # Runs before `serve` starts, with the server's work directory in place.
+            prepare(server)
         server.start()
         yield server
         code = server.stop()
@@ -403,6 +668,33 @@ def server(request, tmp_path_factory) -> Iterator[Tallyman]:
 def async_server(request, tmp_path_factory) -> Iterator[Tallyman]:
     """A server started with ``--force-async true``: every async-capable operation answers 202."""
     yield from _launch(request, tmp_path_factory, force_async=True)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def licensing_server(request, tmp_path_factory) -> Iterator[Tallyman]:
+    """A server that trusts a fresh issuer key and asks a running license portal for updates.
+
+    Before `serve` starts, `tallyman keygen` writes ``<workdir>/issuer/issuer.key`` and a
+    `tallyman portal` is started on that key (``server.issuer``, ``server.portal``); the server
+    gets ``--trusted-key <workdir>/issuer/issuer.key.pub --portal-url http://<portal>``. Tests mint
+    their license files with ``server.issuer.mint(...)``.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def prepare(server: Tallyman) -> None:
+            server.issuer = Issuer(server.binary, server.workdir / "issuer")
+            server.portal = stack.enter_context(
+                Portal(server.binary, server.issuer, server.workdir / "portal")
+            )
+            server.extra_args += [
+                "--trusted-key",
+                str(server.issuer.public_key),
+                "--portal-url",
+                server.portal.url,
+            ]
+
+        # The portal outlives the server: `_launch` stops the server before the stack unwinds.
+        yield from _launch(request, tmp_path_factory, prepare=prepare)
 
 
 # Access tokens of this server live one second; refresh tokens keep the default.

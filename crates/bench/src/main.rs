@@ -185,7 +185,7 @@ async fn http_bench(run: Run, servers: usize, requests: usize, concurrency: usiz
     let kinds = [LicenseType::Rental, LicenseType::Subscription, LicenseType::Perpetual];
     let templates: Vec<InstalledFile> = (0..30)
         .map(|i| {
-            let mut c = default_claims(Product::BackupAndReplication, kinds[i % 3], now - ChronoDuration::days(20));
+            let mut c = default_claims(Product::BackupAndReplication, kinds[i % 3], now - ChronoDuration::days(60));
             c.company = format!("Licensee {:02}", i % 7);
             if c.expiration_date.is_some() {
                 c.expiration_date = Some(now + ChronoDuration::days((i as i64 * 9) - 40));

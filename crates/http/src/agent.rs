@@ -212,14 +212,8 @@ async fn owned_server(state: &AppState, agent: &Agent, raw: &str) -> ApiResult<M
 /// The server with what is installed on it, as the licensing code sees a target.
 async fn target_of(state: &AppState, server: ManagedServer) -> ApiResult<Target> {
     let slot = state.store.license_slot(server.uid).await?;
-    let doc = SlotDocument::from_slot(slot.as_ref())?;
-    Ok(Target {
-        kind: server.kind,
-        uid: server.uid,
-        server: Some(server),
-        slot,
-        doc,
-    })
+    let doc = crate::licensing::cached_doc(state, slot.as_ref())?;
+    Ok(Target::new(server.kind, server.uid, Some(server), slot, doc))
 }
 
 /// The revision agents see: the license slot's revision, 0 while nothing was ever installed.
@@ -695,7 +689,7 @@ pub async fn ack_license(
         return Ok(ack_answer(&target));
     }
 
-    let mut doc = target.doc.clone();
+    let mut doc = SlotDocument::clone(&target.doc);
     if ack.status == AckStatus::Applied {
         doc.pending_delivery = false;
     }

@@ -92,6 +92,8 @@ pub struct AppState {
     pub trust: Arc<RwLock<TrustStore>>,
     /// Where `update` asks for newer license files; `None` when no portal is configured.
     pub portal: Option<Arc<dyn LicensePortal>>,
+    /// Parsed license slot documents by target and revision (see `licensing::cached_doc`).
+    pub slot_cache: Arc<RwLock<HashMap<Uuid, (i64, Arc<crate::licensing::SlotDocument>)>>>,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ impl AppState {
             running: Arc::default(),
             trust: Arc::new(RwLock::new(TrustStore::new())),
             portal: None,
+            slot_cache: Arc::default(),
         })
     }
 

@@ -68,17 +68,12 @@ pub async fn auto_update_once(state: &AppState, node: &str) -> anyhow::Result<us
             } else {
                 state.store.server(slot.target_uid).await?
             };
-            let target = Target {
-                kind,
-                uid: if kind == TargetKind::Console {
-                    CONSOLE_TARGET
-                } else {
-                    slot.target_uid
-                },
-                server,
-                slot: Some(slot),
-                doc,
+            let uid = if kind == TargetKind::Console {
+                CONSOLE_TARGET
+            } else {
+                slot.target_uid
             };
+            let target = Target::new(kind, uid, server, Some(slot), std::sync::Arc::new(doc));
             let Some(terms) = target.terms() else {
                 continue;
             };

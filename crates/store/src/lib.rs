@@ -165,6 +165,8 @@ pub trait Store: Send + Sync + 'static {
     async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>>;
     /// Every slot of one kind.
     async fn license_slots(&self, kind: TargetKind) -> StoreResult<Vec<LicenseSlot>>;
+    /// (target, revision, updated at) of every slot of one kind, without the documents.
+    async fn license_slot_revisions(&self, kind: TargetKind) -> StoreResult<Vec<(Uuid, i64, DateTime<Utc>)>>;
     /// Writes `slot.document` if the stored revision still equals `expected_revision` (`None`:
     /// no slot may exist yet) and appends `event`, in one transaction. Returns the new
     /// revision; a lost race is [`StoreError::Conflict`].

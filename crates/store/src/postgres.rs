@@ -685,6 +685,13 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn license_slot_revisions(&self, kind: TargetKind) -> StoreResult<Vec<(Uuid, i64, DateTime<Utc>)>> {
+        Ok(sqlx::query_as("SELECT target_uid, revision, updated_at FROM license_slots WHERE kind = $1")
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn save_license_slot(
         &self,
         slot: &LicenseSlot,

@@ -674,6 +674,16 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn license_slot_revisions(&self, kind: TargetKind) -> StoreResult<Vec<(Uuid, i64, DateTime<Utc>)>> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as("SELECT target_uid, revision, updated_at FROM license_slots WHERE kind = ?")
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(u, r, at)| Ok((uid(&u)?, r, from_micros(at)?)))
+            .collect()
+    }
+
     async fn save_license_slot(
         &self,
         slot: &LicenseSlot,

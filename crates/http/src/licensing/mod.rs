@@ -13,7 +13,9 @@ pub mod upload;
 pub mod vb365_servers;
 pub mod vone_servers;
 
+use std::sync::OnceLock;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -234,17 +236,42 @@ pub struct Target {
     pub kind: TargetKind,
     pub uid: Uuid,
     pub server: Option<ManagedServer>,
+    /// The slot as read (its revision guards the next write); `None` when nothing was ever
+    /// installed. Its `document` may be left `null` when `doc` came from the cache.
     pub slot: Option<LicenseSlot>,
-    pub doc: SlotDocument,
+    pub doc: Arc<SlotDocument>,
+    /// `terms()` computed once per request.
+    terms: OnceLock<Option<LicenseTerms>>,
 }
 
 impl Target {
+    pub fn new(
+        kind: TargetKind,
+        uid: Uuid,
+        server: Option<ManagedServer>,
+        slot: Option<LicenseSlot>,
+        doc: Arc<SlotDocument>,
+    ) -> Self {
+        Target {
+            kind,
+            uid,
+            server,
+            slot,
+            doc,
+            terms: OnceLock::new(),
+        }
+    }
+
     pub fn product(&self) -> Product {
         product_of(self.kind)
     }
 
     /// Current terms with the server's reported usage.
     pub fn terms(&self) -> Option<LicenseTerms> {
+        self.terms.get_or_init(|| self.compute_terms()).clone()
+    }
+
+    fn compute_terms(&self) -> Option<LicenseTerms> {
         let mut terms = self.doc.terms(self.product())?;
         if let Some(server) = &self.server {
             let report = ServerReport::of(server);
@@ -313,46 +340,73 @@ pub async fn load_target(
         Some(server)
     };
     let slot = state.store.license_slot(uid).await?;
-    let doc = SlotDocument::from_slot(slot.as_ref())?;
-    Ok(Target {
-        kind,
-        uid,
-        server,
-        slot,
-        doc,
-    })
+    let doc = cached_doc(state, slot.as_ref())?;
+    Ok(Target::new(kind, uid, server, slot, doc))
 }
 
-/// Every target of one kind the caller may see, in uid order.
-pub async fn load_targets(
-    state: &AppState,
-    caller: &Caller,
-    kind: TargetKind,
-) -> ApiResult<Vec<Target>> {
+/// The parsed document of a slot, from the per-node cache when the revision matches. Documents
+/// are immutable per revision, so a cached parse is always the stored one; the revision itself
+/// is always read from the database, so every node sees every write.
+pub fn cached_doc(state: &AppState, slot: Option<&LicenseSlot>) -> ApiResult<Arc<SlotDocument>> {
+    let Some(slot) = slot else {
+        return Ok(Arc::new(SlotDocument::default()));
+    };
+    if let Ok(cache) = state.slot_cache.read() {
+        if let Some((rev, doc)) = cache.get(&slot.target_uid) {
+            if *rev == slot.revision {
+                return Ok(doc.clone());
+            }
+        }
+    }
+    let doc = Arc::new(SlotDocument::from_slot(Some(slot))?);
+    if let Ok(mut cache) = state.slot_cache.write() {
+        cache.insert(slot.target_uid, (slot.revision, doc.clone()));
+    }
+    Ok(doc)
+}
+
+/// Every target of one kind the caller may see, in uid order. Only the revisions of the slots
+/// are read in bulk; documents come from the cache, and only changed ones from the database.
+pub async fn load_targets(state: &AppState, caller: &Caller, kind: TargetKind) -> ApiResult<Vec<Target>> {
     let scope = caller.scope(state).await?;
     let servers = state.store.servers(Some(kind)).await?;
-    let mut slots: HashMap<Uuid, LicenseSlot> = state
+    let revisions: HashMap<Uuid, (i64, DateTime<Utc>)> = state
         .store
-        .license_slots(kind)
+        .license_slot_revisions(kind)
         .await?
         .into_iter()
-        .map(|s| (s.target_uid, s))
+        .map(|(uid, rev, at)| (uid, (rev, at)))
         .collect();
-    servers
-        .into_iter()
-        .filter(|s| scope.contains(s.organization_uid))
-        .map(|server| {
-            let slot = slots.remove(&server.uid);
-            let doc = SlotDocument::from_slot(slot.as_ref())?;
-            Ok(Target {
-                kind,
-                uid: server.uid,
-                server: Some(server),
-                slot,
-                doc,
-            })
-        })
-        .collect()
+    let mut targets = Vec::with_capacity(servers.len());
+    for server in servers.into_iter().filter(|s| scope.contains(s.organization_uid)) {
+        let slot = match revisions.get(&server.uid) {
+            None => None,
+            Some(&(revision, updated_at)) => {
+                let hit = state
+                    .slot_cache
+                    .read()
+                    .ok()
+                    .and_then(|c| c.get(&server.uid).filter(|(r, _)| *r == revision).map(|(_, d)| d.clone()));
+                match hit {
+                    Some(doc) => {
+                        let slot = LicenseSlot {
+                            target_uid: server.uid,
+                            kind,
+                            document: Value::Null,
+                            revision,
+                            updated_at,
+                        };
+                        targets.push(Target::new(kind, server.uid, Some(server), Some(slot), doc));
+                        continue;
+                    }
+                    None => state.store.license_slot(server.uid).await?,
+                }
+            }
+        };
+        let doc = cached_doc(state, slot.as_ref())?;
+        targets.push(Target::new(kind, server.uid, Some(server), slot, doc));
+    }
+    Ok(targets)
 }
 
 /// VSPC code 1300: a license operation failed.
@@ -443,7 +497,7 @@ pub async fn install_verified(
         claims: verified.claims.clone(),
         installed_at: now,
     };
-    let mut doc = target.doc.clone();
+    let mut doc = SlotDocument::clone(&target.doc);
     let merged = matches!(plan.action, InstallAction::Merge);
     if merged {
         // Keep the other section's file; the incoming one replaces any file of its own kind.

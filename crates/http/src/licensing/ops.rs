@@ -175,7 +175,7 @@ pub async fn patch<R>(
         let op = ops.last().cloned().unwrap_or(Value::Null);
         patch_failed(&op, refusal.to_string())
     })?;
-    let mut doc = target.doc.clone();
+    let mut doc = SlotDocument::clone(&target.doc);
     doc.auto_update_enabled = wanted;
     save(
         state,
@@ -223,7 +223,7 @@ pub async fn delete(
     let terms = target.terms().filter(|_| !target.doc.community);
     let outcome = plan_delete(target.product(), terms.as_ref(), section)
         .map_err(|refusal| license_failed(refusal.to_string()))?;
-    let mut doc = target.doc.clone();
+    let mut doc = SlotDocument::clone(&target.doc);
     let removed = section.unwrap_or_default();
     match &outcome {
         DeleteOutcome::PartRemoved { .. } => {
@@ -370,18 +370,12 @@ pub async fn run_update(state: &AppState, target: &Target, actor: &str) -> ApiRe
 
 async fn load_target_unscoped(state: &AppState, target: &Target) -> ApiResult<Target> {
     let slot = state.store.license_slot(target.uid).await?;
-    let doc = SlotDocument::from_slot(slot.as_ref())?;
+    let doc = super::cached_doc(state, slot.as_ref())?;
     let server = match target.kind {
         TargetKind::Console => None,
         _ => state.store.server(target.uid).await?,
     };
-    Ok(Target {
-        kind: target.kind,
-        uid: target.uid,
-        server,
-        slot,
-        doc,
-    })
+    Ok(Target::new(target.kind, target.uid, server, slot, doc))
 }
 
 /// Records an update attempt's outcome; a failure to record is logged, not returned, so the
@@ -395,7 +389,7 @@ async fn record_attempt(
 ) {
     let result = async {
         let current = load_target_unscoped(state, target).await?;
-        let mut doc = current.doc.clone();
+        let mut doc = SlotDocument::clone(&current.doc);
         doc.last_update = Some(LastUpdate {
             at: state.clock.now(),
             status: status.into(),

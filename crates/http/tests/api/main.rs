@@ -9,3 +9,4 @@ mod envelope;
 mod licensing;
 mod openapi;
 mod paging;
+mod reports;
