@@ -51,6 +51,20 @@ def operation(operation_id: str) -> tuple[str, str, dict]:
     raise KeyError(f"no operation {operation_id!r} in the contract")
 
 
+@functools.lru_cache(maxsize=None)
+def operation_id_of_module(module_name: str) -> str:
+    """The operationId a generated client module (``install_site_license``) calls.
+
+    The contract names the module of every operation in ``x-python-client-module``.
+    """
+    short = module_name.rsplit(".", 1)[-1]
+    for item in document()["paths"].values():
+        for op in item.values():
+            if isinstance(op, dict) and op.get("x-python-client-module") == short:
+                return op["operationId"]
+    raise KeyError(f"no operation is called by the client module {short!r}")
+
+
 def response_schema(operation_id: str, status: int) -> Optional[dict]:
     """The JSON schema of ``status`` (or ``default``) for the operation, None if bodiless."""
     responses = operation(operation_id)[2]["responses"]

@@ -20,7 +20,9 @@ use tallyman_http::auth::hash_password;
 use tallyman_http::licensing::{InstalledFile, SlotDocument, CONSOLE_TARGET};
 use tallyman_http::reporting::{generate_month, Month};
 use tallyman_http::{AppState, HttpConfig, SystemClock};
-use tallyman_license::{default_claims, issue, verify, IssuerKey, LicenseType, Product, TrustStore};
+use tallyman_license::{
+    default_claims, issue, verify, IssuerKey, LicenseType, Product, TrustStore,
+};
 use tallyman_store::{
     LicenseEvent, LicenseSlot, ManagedServer, Organization, OrganizationType, Role, Store,
     TargetKind, UsageSample, User,
@@ -67,9 +69,11 @@ fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
@@ -96,7 +100,10 @@ async fn open(database: Option<String>) -> anyhow::Result<Run> {
         None => {
             let dir = std::env::temp_dir().join(format!("tallyman-bench-{}", Uuid::new_v4()));
             std::fs::create_dir_all(&dir)?;
-            (format!("sqlite://{}", dir.join("bench.db").display()), Some(tempdir::TempDir(dir)))
+            (
+                format!("sqlite://{}", dir.join("bench.db").display()),
+                Some(tempdir::TempDir(dir)),
+            )
         }
     };
     let store = tallyman_store::connect(&url).await?;
@@ -155,12 +162,21 @@ where
         .collect()
         .await;
     let wall = start.elapsed();
-    let lat = results.into_iter().collect::<anyhow::Result<Vec<_>>>().with_context(|| format!("{name} failed"))?;
+    let lat = results
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()
+        .with_context(|| format!("{name} failed"))?;
     summarize(name, lat, wall);
     Ok(())
 }
 
-async fn http_bench(run: Run, servers: usize, requests: usize, concurrency: usize, page_requests: usize) -> anyhow::Result<()> {
+async fn http_bench(
+    run: Run,
+    servers: usize,
+    requests: usize,
+    concurrency: usize,
+    page_requests: usize,
+) -> anyhow::Result<()> {
     let store = run.store.clone();
     let provider = provider(&store).await?;
     let password = "bench-password";
@@ -182,10 +198,18 @@ async fn http_bench(run: Run, servers: usize, requests: usize, concurrency: usiz
     // Seed servers with licenses of mixed types and expiry, in batches.
     let seed_start = Instant::now();
     let now = Utc::now();
-    let kinds = [LicenseType::Rental, LicenseType::Subscription, LicenseType::Perpetual];
+    let kinds = [
+        LicenseType::Rental,
+        LicenseType::Subscription,
+        LicenseType::Perpetual,
+    ];
     let templates: Vec<InstalledFile> = (0..30)
         .map(|i| {
-            let mut c = default_claims(Product::BackupAndReplication, kinds[i % 3], now - ChronoDuration::days(60));
+            let mut c = default_claims(
+                Product::BackupAndReplication,
+                kinds[i % 3],
+                now - ChronoDuration::days(60),
+            );
             c.company = format!("Licensee {:02}", i % 7);
             if c.expiration_date.is_some() {
                 c.expiration_date = Some(now + ChronoDuration::days((i as i64 * 9) - 40));
@@ -193,7 +217,13 @@ async fn http_bench(run: Run, servers: usize, requests: usize, concurrency: usiz
             }
             let text = issue(&c, &key).expect("issue");
             let v = verify(text.as_bytes(), &trust).expect("verify");
-            InstalledFile { license_id: c.license_id, armoured: v.armoured, key_id: v.key_id, claims: v.claims, installed_at: now }
+            InstalledFile {
+                license_id: c.license_id,
+                armoured: v.armoured,
+                key_id: v.key_id,
+                claims: v.claims,
+                installed_at: now,
+            }
         })
         .collect();
     let mut uids = Vec::with_capacity(servers);
@@ -213,59 +243,133 @@ async fn http_bench(run: Run, servers: usize, requests: usize, concurrency: usiz
             .collect();
         store.insert_servers(&batch).await?;
         for (j, s) in batch.iter().enumerate() {
-            let doc = SlotDocument { files: vec![templates[(chunk[j]) % templates.len()].clone()], ..SlotDocument::default() };
-            let slot = LicenseSlot { target_uid: s.uid, kind: TargetKind::BackupServer, document: serde_json::to_value(&doc)?, revision: 0, updated_at: now };
-            let event = LicenseEvent { target_uid: s.uid, at: now, actor: "bench".into(), action: "install".into(), detail: json!({}) };
+            let doc = SlotDocument {
+                files: vec![templates[(chunk[j]) % templates.len()].clone()],
+                ..SlotDocument::default()
+            };
+            let slot = LicenseSlot {
+                target_uid: s.uid,
+                kind: TargetKind::BackupServer,
+                document: serde_json::to_value(&doc)?,
+                revision: 0,
+                updated_at: now,
+            };
+            let event = LicenseEvent {
+                target_uid: s.uid,
+                at: now,
+                actor: "bench".into(),
+                action: "install".into(),
+                detail: json!({}),
+            };
             store.save_license_slot(&slot, None, &event).await?;
             uids.push(s.uid);
         }
     }
-    println!("seeded {servers} licensed backup servers in {:.1} s", seed_start.elapsed().as_secs_f64());
+    println!(
+        "seeded {servers} licensed backup servers in {:.1} s",
+        seed_start.elapsed().as_secs_f64()
+    );
 
-    let state = AppState::new(store.clone(), Arc::new(SystemClock), HttpConfig::default()).await?.with_trust(trust);
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), HttpConfig::default())
+        .await?
+        .with_trust(trust);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/api/v3", listener.local_addr()?);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tallyman_http::serve(listener, state, async {
         let _ = rx.await;
     }));
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let token: Value = http
         .post(format!("{base}/token"))
-        .form(&[("grant_type", "password"), ("username", "admin"), ("password", password)])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "admin"),
+            ("password", password),
+        ])
         .send()
         .await?
         .json()
         .await?;
-    let token = token["access_token"].as_str().context("no token")?.to_string();
+    let token = token["access_token"]
+        .as_str()
+        .context("no token")?
+        .to_string();
 
     println!();
     println!("| operation | requests | requests/s | p50 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    measure("GET /about", requests, concurrency, |_| http.get(format!("{base}/about")).bearer_auth(&token)).await?;
-    measure("GET one backup server license", requests, concurrency, |i| {
-        http.get(format!("{base}/licensing/backupServers/{}", uids[(i * 7919) % uids.len()])).bearer_auth(&token)
+    measure("GET /about", requests, concurrency, |_| {
+        http.get(format!("{base}/about")).bearer_auth(&token)
     })
     .await?;
+    measure(
+        "GET one backup server license",
+        requests,
+        concurrency,
+        |i| {
+            http.get(format!(
+                "{base}/licensing/backupServers/{}",
+                uids[(i * 7919) % uids.len()]
+            ))
+            .bearer_auth(&token)
+        },
+    )
+    .await?;
+    let cold = Instant::now();
+    let first = http
+        .get(format!("{base}/licensing/backupServers?limit=1"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    anyhow::ensure!(first.status().is_success());
+    let _ = first.bytes().await?;
+    println!(
+        "| first list request (cold: loads and renders all {servers}) | 1 | - | {:.0} | - | - |",
+        cold.elapsed().as_secs_f64() * 1000.0
+    );
     let filter = "filter=%5B%7B%22property%22%3A%22status%22%2C%22operation%22%3A%22equals%22%2C%22value%22%3A%22Valid%22%7D%5D&sort=%5B%7B%22property%22%3A%22expirationDate%22%2C%22direction%22%3A%22descending%22%7D%5D&limit=100";
-    measure("GET filtered, sorted page of 100", page_requests, concurrency.min(4), |_| {
-        http.get(format!("{base}/licensing/backupServers?{filter}")).bearer_auth(&token)
-    })
+    measure(
+        "GET filtered, sorted page of 100",
+        page_requests,
+        concurrency.min(4),
+        |_| {
+            http.get(format!("{base}/licensing/backupServers?{filter}"))
+                .bearer_auth(&token)
+        },
+    )
     .await?;
     // Installs: each a fresh rental file for a distinct server.
     let files: Vec<String> = (0..requests.min(uids.len()))
-        .map(|_| issue(&default_claims(Product::BackupAndReplication, LicenseType::Rental, Utc::now()), &key).expect("issue"))
+        .map(|_| {
+            issue(
+                &default_claims(
+                    Product::BackupAndReplication,
+                    LicenseType::Rental,
+                    Utc::now(),
+                ),
+                &key,
+            )
+            .expect("issue")
+        })
         .collect();
     measure("PUT install a license", files.len(), concurrency, |i| {
         let form = reqwest::multipart::Form::new().part(
             "license",
             reqwest::multipart::Part::text(files[i].clone()).file_name("license.lic"),
         );
-        http.put(format!("{base}/licensing/backupServers/{}", uids[i])).bearer_auth(&token).multipart(form)
+        http.put(format!("{base}/licensing/backupServers/{}", uids[i]))
+            .bearer_auth(&token)
+            .multipart(form)
     })
     .await?;
     println!();
-    println!("peak memory of the benchmark process (server included): {:.0} MiB", peak_rss_mib());
+    println!(
+        "peak memory of the benchmark process (server included): {:.0} MiB",
+        peak_rss_mib()
+    );
     let _ = tx.send(());
     server.await??;
     Ok(())
@@ -356,18 +460,33 @@ async fn reports_bench(run: Run, companies: usize, per_company: usize) -> anyhow
     let http = reqwest::Client::new();
     let token: Value = http
         .post(format!("{base}/token"))
-        .form(&[("grant_type", "password"), ("username", "admin"), ("password", password)])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "admin"),
+            ("password", password),
+        ])
         .send()
         .await?
         .json()
         .await?;
-    let token = token["access_token"].as_str().context("no token")?.to_string();
+    let token = token["access_token"]
+        .as_str()
+        .context("no token")?
+        .to_string();
     let id = match written.first().map(|w| w.1) {
-        Some(tallyman_store::ReportWrite::Created(id) | tallyman_store::ReportWrite::Replaced(id) | tallyman_store::ReportWrite::KeptApproved(id)) => id,
+        Some(
+            tallyman_store::ReportWrite::Created(id)
+            | tallyman_store::ReportWrite::Replaced(id)
+            | tallyman_store::ReportWrite::KeptApproved(id),
+        ) => id,
         None => anyhow::bail!("no report generated"),
     };
     let t = Instant::now();
-    let mut resp = http.get(format!("{base}/licensing/reports/{id}/csv")).bearer_auth(&token).send().await?;
+    let mut resp = http
+        .get(format!("{base}/licensing/reports/{id}/csv"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     anyhow::ensure!(resp.status().is_success(), "csv status {}", resp.status());
     let mut bytes = 0usize;
     let mut rows = 0usize;
@@ -398,9 +517,15 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let run = open(cli.database).await?;
     match cli.command {
-        Command::Http { servers, requests, concurrency, page_requests } => {
-            http_bench(run, servers, requests, concurrency, page_requests).await
-        }
-        Command::Reports { companies, servers_per_company } => reports_bench(run, companies, servers_per_company).await,
+        Command::Http {
+            servers,
+            requests,
+            concurrency,
+            page_requests,
+        } => http_bench(run, servers, requests, concurrency, page_requests).await,
+        Command::Reports {
+            companies,
+            servers_per_company,
+        } => reports_bench(run, companies, servers_per_company).await,
     }
 }

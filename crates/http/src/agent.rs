@@ -213,7 +213,13 @@ async fn owned_server(state: &AppState, agent: &Agent, raw: &str) -> ApiResult<M
 async fn target_of(state: &AppState, server: ManagedServer) -> ApiResult<Target> {
     let slot = state.store.license_slot(server.uid).await?;
     let doc = crate::licensing::cached_doc(state, slot.as_ref())?;
-    Ok(Target::new(server.kind, server.uid, Some(server), slot, doc))
+    Ok(Target::new(
+        server.kind,
+        server.uid,
+        Some(server),
+        slot,
+        doc,
+    ))
 }
 
 /// The revision agents see: the license slot's revision, 0 while nothing was ever installed.

@@ -14,7 +14,8 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use tallyman_store::{StoreError, TargetKind, UsageSample};
 use uuid::Uuid;
 
@@ -60,28 +61,114 @@ pub const MAX_COUNT: i64 = 10_000_000;
 /// Most workload lines in one sample.
 pub const MAX_LINES: usize = 10_000;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A sample as sent: `{sampledAt?, workloads: [{organizationUid?, workloadType, platform?,
+/// used?, new?, rental?}]}`. Read property by property so a bad value is named in the error.
 pub struct UsageBody {
     /// When the counts were taken; defaults to now. At most 5 minutes in the future.
     pub sampled_at: Option<DateTime<Utc>>,
     pub workloads: Vec<UsageLine>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct UsageLine {
     /// Whose workloads these are; defaults to the server's own organization.
     pub organization_uid: Option<Uuid>,
     pub workload_type: String,
     /// Platform type id (`vSphere`, `HyperV`, …); defaults to `Any`.
     pub platform: Option<String>,
-    #[serde(default)]
     pub used: i64,
-    #[serde(default)]
     pub new: i64,
-    #[serde(default)]
     pub rental: i64,
+}
+
+fn bad(property: &str, message: &str) -> ApiError {
+    ApiError::bad_property(property, message)
+}
+
+/// A property that is absent or null reads as `None`.
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).filter(|v| !v.is_null())
+}
+
+fn count(obj: &Map<String, Value>, name: &str, at: &str) -> ApiResult<i64> {
+    match field(obj, name) {
+        None => Ok(0),
+        Some(v) => v
+            .as_i64()
+            .filter(|n| (0..=MAX_COUNT).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    at,
+                    &format!("Counts must be whole numbers from 0 to {MAX_COUNT}."),
+                )
+            }),
+    }
+}
+
+impl UsageBody {
+    pub fn parse(body: &Value) -> ApiResult<Self> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ApiError::bad_request("The body must be a JSON object."))?;
+        let sampled_at = match field(obj, "sampledAt") {
+            None => None,
+            Some(v) => Some(
+                v.as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+                    .map(|t| t.with_timezone(&Utc))
+                    .ok_or_else(|| bad("sampledAt", "sampledAt must be an RFC 3339 date-time."))?,
+            ),
+        };
+        let lines = field(obj, "workloads")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("workloads", "workloads must be an array."))?;
+        if lines.len() > MAX_LINES {
+            return Err(bad(
+                "workloads",
+                &format!("A sample may carry at most {MAX_LINES} lines."),
+            ));
+        }
+        let mut workloads = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let at = |f: &str| format!("workloads[{i}].{f}");
+            let line = line
+                .as_object()
+                .ok_or_else(|| bad(&format!("workloads[{i}]"), "Each line must be an object."))?;
+            let organization_uid = match field(line, "organizationUid") {
+                None => None,
+                Some(v) => Some(
+                    v.as_str()
+                        .and_then(|s| Uuid::parse_str(s.trim()).ok())
+                        .ok_or_else(|| {
+                            bad(&at("organizationUid"), "organizationUid must be a UUID.")
+                        })?,
+                ),
+            };
+            let workload_type = field(line, "workloadType")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(&at("workloadType"), "workloadType is required."))?
+                .to_string();
+            let platform = match field(line, "platform") {
+                None => None,
+                Some(v) => Some(
+                    v.as_str()
+                        .ok_or_else(|| bad(&at("platform"), "platform must be a string."))?
+                        .to_string(),
+                ),
+            };
+            workloads.push(UsageLine {
+                organization_uid,
+                workload_type,
+                platform,
+                used: count(line, "used", &at("used"))?,
+                new: count(line, "new", &at("new"))?,
+                rental: count(line, "rental", &at("rental"))?,
+            });
+        }
+        Ok(UsageBody {
+            sampled_at,
+            workloads,
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -100,9 +187,10 @@ pub async fn report_usage(
     State(state): State<AppState>,
     AgentCaller(agent): AgentCaller,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody<UsageBody>,
+    JsonBody(raw_body): JsonBody<Value>,
 ) -> ApiResult<Response> {
     let uid = parse_uid("serverUid", &raw)?;
+    let body = UsageBody::parse(&raw_body)?;
     let server = state
         .store
         .server(uid)

@@ -94,6 +94,10 @@ pub struct AppState {
     pub portal: Option<Arc<dyn LicensePortal>>,
     /// Parsed license slot documents by target and revision (see `licensing::cached_doc`).
     pub slot_cache: Arc<RwLock<HashMap<Uuid, (i64, Arc<crate::licensing::SlotDocument>)>>>,
+    /// Rendered license lists by kind (see `licensing::rendered_list`).
+    pub list_cache: Arc<Mutex<HashMap<tallyman_store::TargetKind, crate::licensing::ListView>>>,
+    /// Serializes rebuilds of `list_cache`.
+    pub list_rebuild: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -112,6 +116,8 @@ impl AppState {
             trust: Arc::new(RwLock::new(TrustStore::new())),
             portal: None,
             slot_cache: Arc::default(),
+            list_cache: Arc::default(),
+            list_rebuild: Arc::default(),
         })
     }
 

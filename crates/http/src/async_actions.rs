@@ -153,15 +153,19 @@ fn query_map(query: Option<&str>) -> Value {
 
 /// A multipart body with its boundary replaced by a fixed marker: clients pick a new random
 /// boundary on every retry, which must not make the retry a "different request".
-fn without_multipart_boundary<'a>(headers: &HeaderMap, body: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+fn without_multipart_boundary<'a>(
+    headers: &HeaderMap,
+    body: &'a [u8],
+) -> std::borrow::Cow<'a, [u8]> {
     let boundary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/"))
         .and_then(|ct| {
-            ct.split(';')
-                .map(str::trim)
-                .find_map(|p| p.strip_prefix("boundary=").or_else(|| p.strip_prefix("BOUNDARY=")))
+            ct.split(';').map(str::trim).find_map(|p| {
+                p.strip_prefix("boundary=")
+                    .or_else(|| p.strip_prefix("BOUNDARY="))
+            })
         })
         .map(|b| b.trim_matches('"').as_bytes().to_vec());
     match boundary {
@@ -384,7 +388,7 @@ async fn track_inner(
 
     let headers = parts.headers.clone();
     let forward = Request::from_parts(parts, Body::from(bytes));
-    let mut task = tokio::spawn(async move { buffer(next.run(forward).await).await });
+    let mut task = tokio::spawn(async move { next.run(forward).await });
 
     if !state.config.force_async {
         let budget = state
@@ -393,16 +397,30 @@ async fn track_inner(
             .to_std()
             .unwrap_or(StdDuration::from_secs(30));
         if let Ok(joined) = tokio::time::timeout(budget, &mut task).await {
-            let stored = match joined {
-                Ok(stored) => stored,
-                Err(e) => {
-                    to_stored(ApiError::internal(format!("operation task failed: {e}"))).await
-                }
+            let response = match joined {
+                Ok(response) => response,
+                Err(e) => ApiError::internal(format!("operation task failed: {e}")).into_response(),
             };
-            if request_id.is_some() {
-                finish(&state, record.user_uid, record.id, &stored).await;
+            if request_id.is_none() {
+                // Nothing to record: the answer goes out as produced, streaming bodies included.
+                return Ok(response);
             }
-            return Ok(stored_to_response(&stored));
+            // Recorded for replay; the caller still gets every header of the original answer.
+            let (head, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .map_err(|e| ApiError::internal(format!("cannot read response body: {e}")))?;
+            let stored = StoredResponse {
+                status: head.status.as_u16(),
+                content_type: head
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                body: body.to_vec(),
+            };
+            finish(&state, record.user_uid, record.id, &stored).await;
+            return Ok(Response::from_parts(head, Body::from(body)));
         }
     }
 
@@ -419,7 +437,7 @@ async fn track_inner(
     let finisher_state = state.clone();
     tokio::spawn(async move {
         let stored = match task.await {
-            Ok(stored) => Some(stored),
+            Ok(response) => Some(buffer(response).await),
             Err(e) if e.is_cancelled() => None,
             Err(e) => {
                 Some(to_stored(ApiError::internal(format!("operation task failed: {e}"))).await)
@@ -730,13 +748,25 @@ mod tests {
     #[test]
     fn multipart_retries_with_a_new_boundary_are_the_same_request() {
         let mut a = HeaderMap::new();
-        a.insert(header::CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=AAA"));
+        a.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/form-data; boundary=AAA"),
+        );
         let mut b = HeaderMap::new();
-        b.insert(header::CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=\"BBB\""));
+        b.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/form-data; boundary=\"BBB\""),
+        );
         let body_a = b"--AAA\r\nx\r\n--AAA--";
         let body_b = b"--BBB\r\nx\r\n--BBB--";
-        assert_eq!(without_multipart_boundary(&a, body_a), without_multipart_boundary(&b, body_b));
-        assert_ne!(without_multipart_boundary(&a, body_a), without_multipart_boundary(&b, b"--BBB\r\ny\r\n--BBB--"));
+        assert_eq!(
+            without_multipart_boundary(&a, body_a),
+            without_multipart_boundary(&b, body_b)
+        );
+        assert_ne!(
+            without_multipart_boundary(&a, body_a),
+            without_multipart_boundary(&b, b"--BBB\r\ny\r\n--BBB--")
+        );
     }
 
     #[test]

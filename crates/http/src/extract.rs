@@ -48,16 +48,42 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 "The request body is too large.",
             )
         }
-        other => ApiError::bad_request(format!(
-            "The request body is not valid: {}",
-            other.body_text()
-        )),
+        other => {
+            let text = other.body_text();
+            let mut error = ApiError::bad_request(format!("The request body is not valid: {text}"));
+            error.error.property_name = property_path(&text);
+            error
+        }
     }
+}
+
+/// The property a JSON rejection names (`…: workloads[1].used: invalid type …`), if any.
+fn property_path(text: &str) -> Option<String> {
+    let rest = text.split_once(": ")?.1;
+    let (path, _) = rest.split_once(": ")?;
+    let looks_like_path = !path.is_empty()
+        && path != "."
+        && path
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '[' | ']' | '_' | '-'));
+    looks_like_path.then(|| path.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_errors_name_the_property() {
+        assert_eq!(
+            property_path("Failed to parse the request body as JSON: workloads[1].rental: number out of range at line 1").as_deref(),
+            Some("workloads[1].rental")
+        );
+        assert_eq!(
+            property_path("Failed to parse the request body as JSON: EOF while parsing"),
+            None
+        );
+    }
 
     #[test]
     fn uids_parse_by_value() {

@@ -63,6 +63,12 @@ impl<R> CollectionQuery<R> {
         let page = self.query.apply(docs);
         Collection::new(page.items, page.total, page.offset)
     }
+
+    /// Like [`CollectionQuery::page`] over borrowed documents; only the page is cloned.
+    pub fn page_refs<'a>(&self, docs: impl IntoIterator<Item = &'a Value>) -> Collection {
+        let page = self.query.apply_ref(docs);
+        Collection::new(page.items, page.total, page.offset)
+    }
 }
 
 impl<R: Resource> FromRequestParts<AppState> for CollectionQuery<R> {

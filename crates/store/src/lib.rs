@@ -160,13 +160,19 @@ pub trait Store: Send + Sync + 'static {
         seen_at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
+    /// A number that changes whenever a managed server or a license slot changes (on any node).
+    async fn inventory_generation(&self) -> StoreResult<i64>;
+
     // --- installed licenses -----------------------------------------------------------------
 
     async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>>;
     /// Every slot of one kind.
     async fn license_slots(&self, kind: TargetKind) -> StoreResult<Vec<LicenseSlot>>;
     /// (target, revision, updated at) of every slot of one kind, without the documents.
-    async fn license_slot_revisions(&self, kind: TargetKind) -> StoreResult<Vec<(Uuid, i64, DateTime<Utc>)>>;
+    async fn license_slot_revisions(
+        &self,
+        kind: TargetKind,
+    ) -> StoreResult<Vec<(Uuid, i64, DateTime<Utc>)>>;
     /// Writes `slot.document` if the stored revision still equals `expected_revision` (`None`:
     /// no slot may exist yet) and appends `event`, in one transaction. Returns the new
     /// revision; a lost race is [`StoreError::Conflict`].

@@ -578,6 +578,7 @@ impl Store for PgStore {
         )
     }
     async fn insert_server(&self, server: &ManagedServer) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO managed_servers (uid, kind, name, organization_uid, agent_uid, \
              created_at, last_seen_at, reported) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -590,9 +591,14 @@ impl Store for PgStore {
         .bind(server.created_at)
         .bind(server.last_seen_at)
         .bind(&server.reported)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
-        map_insert(result, "server")
+        map_insert(result, "server")?;
+        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn insert_servers(&self, servers: &[ManagedServer]) -> StoreResult<()> {
@@ -614,6 +620,9 @@ impl Store for PgStore {
             .await;
             map_insert(result, "server")?;
         }
+        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -651,18 +660,31 @@ impl Store for PgStore {
         reported: &serde_json::Value,
         seen_at: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE managed_servers SET reported = $1, last_seen_at = $2 WHERE uid = $3",
         )
         .bind(reported)
         .bind(seen_at)
         .bind(uid_)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("server {uid_}")));
         }
+        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn inventory_generation(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT generation FROM inventory_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>> {
@@ -685,11 +707,16 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn license_slot_revisions(&self, kind: TargetKind) -> StoreResult<Vec<(Uuid, i64, DateTime<Utc>)>> {
-        Ok(sqlx::query_as("SELECT target_uid, revision, updated_at FROM license_slots WHERE kind = $1")
-            .bind(kind.as_str())
-            .fetch_all(&self.pool)
-            .await?)
+    async fn license_slot_revisions(
+        &self,
+        kind: TargetKind,
+    ) -> StoreResult<Vec<(Uuid, i64, DateTime<Utc>)>> {
+        Ok(sqlx::query_as(
+            "SELECT target_uid, revision, updated_at FROM license_slots WHERE kind = $1",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn save_license_slot(
@@ -747,6 +774,9 @@ impl Store for PgStore {
         .bind(&event.detail)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(revision)
     }
@@ -834,35 +864,15 @@ impl Store for PgStore {
         Ok(())
     }
     async fn insert_usage_samples(&self, samples: &[UsageSample]) -> StoreResult<u64> {
+        // Writing first takes the write lock at once (SQLite) and lets the unique key settle
+        // races between identical resends (both backends); only a refused row is read back.
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
         for s in samples {
-            let existing = sqlx::query(
-                "SELECT used_count, new_count, rental_count FROM usage_samples WHERE server_uid = $1 \
-                 AND organization_uid = $2 AND workload_type = $3 AND platform = $4 AND sampled_at = $5",
-            )
-            .bind(s.server_uid)
-            .bind(s.organization_uid)
-            .bind(&s.workload_type)
-            .bind(&s.platform)
-            .bind(s.sampled_at)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = existing {
-                let same = row.try_get::<i64, _>("used_count")? == s.used
-                    && row.try_get::<i64, _>("new_count")? == s.new
-                    && row.try_get::<i64, _>("rental_count")? == s.rental;
-                if same {
-                    continue;
-                }
-                return Err(StoreError::Conflict(format!(
-                    "a different sample for {} {} at {} is already stored",
-                    s.server_uid, s.workload_type, s.sampled_at
-                )));
-            }
-            sqlx::query(
+            let n = sqlx::query(
                 "INSERT INTO usage_samples (server_uid, organization_uid, workload_type, platform, \
-                 sampled_at, used_count, new_count, rental_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 sampled_at, used_count, new_count, rental_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (server_uid, organization_uid, workload_type, platform, sampled_at) DO NOTHING",
             )
             .bind(s.server_uid)
             .bind(s.organization_uid)
@@ -873,8 +883,32 @@ impl Store for PgStore {
             .bind(s.new)
             .bind(s.rental)
             .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                inserted += 1;
+                continue;
+            }
+            let row = sqlx::query(
+                "SELECT used_count, new_count, rental_count FROM usage_samples WHERE server_uid = $1 \
+                 AND organization_uid = $2 AND workload_type = $3 AND platform = $4 AND sampled_at = $5",
+            )
+            .bind(s.server_uid)
+            .bind(s.organization_uid)
+            .bind(&s.workload_type)
+            .bind(&s.platform)
+            .bind(s.sampled_at)
+            .fetch_one(&mut *tx)
             .await?;
-            inserted += 1;
+            let same = row.try_get::<i64, _>("used_count")? == s.used
+                && row.try_get::<i64, _>("new_count")? == s.new
+                && row.try_get::<i64, _>("rental_count")? == s.rental;
+            if !same {
+                return Err(StoreError::Conflict(format!(
+                    "a different sample for {} {} at {} is already stored",
+                    s.server_uid, s.workload_type, s.sampled_at
+                )));
+            }
         }
         tx.commit().await?;
         Ok(inserted)
@@ -990,45 +1024,49 @@ impl Store for PgStore {
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
         let mut tx = self.pool.begin().await?;
-        let existing: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, status FROM reports WHERE owner_uid = $1 AND month = $2")
-                .bind(report.owner_uid)
-                .bind(&report.month)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let outcome = match existing {
-            Some((id, status)) if status == ReportStatus::Approved.as_str() => {
-                ReportWrite::KeptApproved(id)
-            }
-            Some((id, _)) => {
-                sqlx::query(
-                    "UPDATE reports SET status = $1, generated_at = $2, approved_at = $3, document = $4 \
-                     WHERE id = $5 AND status <> 'Approved'",
-                )
-                .bind(report.status.as_str())
-                .bind(report.generated_at)
-                .bind(report.approved_at)
-                .bind(&report.document)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                ReportWrite::Replaced(id)
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(report.id)
-                .bind(report.owner_uid)
-                .bind(&report.month)
-                .bind(report.status.as_str())
-                .bind(report.generated_at)
-                .bind(report.approved_at)
-                .bind(&report.document)
-                .execute(&mut *tx)
-                .await?;
+        // Replace an unapproved report, else create one, else it is approved: each step is a
+        // single statement, so concurrent generations of one month settle on the unique key.
+        let replaced = sqlx::query(
+            "UPDATE reports SET status = $1, generated_at = $2, approved_at = $3, document = $4 \
+             WHERE owner_uid = $5 AND month = $6 AND status <> 'Approved'",
+        )
+        .bind(report.status.as_str())
+        .bind(report.generated_at)
+        .bind(report.approved_at)
+        .bind(&report.document)
+        .bind(report.owner_uid)
+        .bind(&report.month)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if replaced == 1 {
+            ReportWrite::Replaced(report.id)
+        } else {
+            let created = sqlx::query(
+                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(report.id)
+            .bind(report.owner_uid)
+            .bind(&report.month)
+            .bind(report.status.as_str())
+            .bind(report.generated_at)
+            .bind(report.approved_at)
+            .bind(&report.document)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if created == 1 {
                 ReportWrite::Created(report.id)
+            } else {
+                let id: i64 = sqlx::query_scalar(
+                    "SELECT id FROM reports WHERE owner_uid = $1 AND month = $2",
+                )
+                .bind(report.owner_uid)
+                .bind(&report.month)
+                .fetch_one(&mut *tx)
+                .await?;
+                ReportWrite::KeptApproved(id)
             }
         };
         tx.commit().await?;

@@ -568,6 +568,7 @@ impl Store for SqliteStore {
         )
     }
     async fn insert_server(&self, server: &ManagedServer) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO managed_servers (uid, kind, name, organization_uid, agent_uid, \
              created_at, last_seen_at, reported) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -580,9 +581,14 @@ impl Store for SqliteStore {
         .bind(micros(server.created_at))
         .bind(server.last_seen_at.map(micros))
         .bind(server.reported.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
-        map_insert(result, "server")
+        map_insert(result, "server")?;
+        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn insert_servers(&self, servers: &[ManagedServer]) -> StoreResult<()> {
@@ -604,6 +610,9 @@ impl Store for SqliteStore {
             .await;
             map_insert(result, "server")?;
         }
+        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -641,17 +650,30 @@ impl Store for SqliteStore {
         reported: &serde_json::Value,
         seen_at: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done =
             sqlx::query("UPDATE managed_servers SET reported = ?, last_seen_at = ? WHERE uid = ?")
                 .bind(reported.to_string())
                 .bind(micros(seen_at))
                 .bind(uid_.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("server {uid_}")));
         }
+        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn inventory_generation(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT generation FROM inventory_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>> {
@@ -674,11 +696,16 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn license_slot_revisions(&self, kind: TargetKind) -> StoreResult<Vec<(Uuid, i64, DateTime<Utc>)>> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as("SELECT target_uid, revision, updated_at FROM license_slots WHERE kind = ?")
-            .bind(kind.as_str())
-            .fetch_all(&self.pool)
-            .await?;
+    async fn license_slot_revisions(
+        &self,
+        kind: TargetKind,
+    ) -> StoreResult<Vec<(Uuid, i64, DateTime<Utc>)>> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT target_uid, revision, updated_at FROM license_slots WHERE kind = ?",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
             .map(|(u, r, at)| Ok((uid(&u)?, r, from_micros(at)?)))
             .collect()
@@ -739,6 +766,9 @@ impl Store for SqliteStore {
         .bind(event.detail.to_string())
         .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(revision)
     }
@@ -829,35 +859,15 @@ impl Store for SqliteStore {
     }
 
     async fn insert_usage_samples(&self, samples: &[UsageSample]) -> StoreResult<u64> {
+        // Writing first takes the write lock at once (SQLite) and lets the unique key settle
+        // races between identical resends (both backends); only a refused row is read back.
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
         for s in samples {
-            let existing = sqlx::query(
-                "SELECT used_count, new_count, rental_count FROM usage_samples WHERE server_uid = ? \
-                 AND organization_uid = ? AND workload_type = ? AND platform = ? AND sampled_at = ?",
-            )
-            .bind(s.server_uid.to_string())
-            .bind(s.organization_uid.to_string())
-            .bind(&s.workload_type)
-            .bind(&s.platform)
-            .bind(micros(s.sampled_at))
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = existing {
-                let same = row.try_get::<i64, _>("used_count")? == s.used
-                    && row.try_get::<i64, _>("new_count")? == s.new
-                    && row.try_get::<i64, _>("rental_count")? == s.rental;
-                if same {
-                    continue;
-                }
-                return Err(StoreError::Conflict(format!(
-                    "a different sample for {} {} at {} is already stored",
-                    s.server_uid, s.workload_type, s.sampled_at
-                )));
-            }
-            sqlx::query(
+            let n = sqlx::query(
                 "INSERT INTO usage_samples (server_uid, organization_uid, workload_type, platform, \
-                 sampled_at, used_count, new_count, rental_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 sampled_at, used_count, new_count, rental_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (server_uid, organization_uid, workload_type, platform, sampled_at) DO NOTHING",
             )
             .bind(s.server_uid.to_string())
             .bind(s.organization_uid.to_string())
@@ -868,8 +878,32 @@ impl Store for SqliteStore {
             .bind(s.new)
             .bind(s.rental)
             .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                inserted += 1;
+                continue;
+            }
+            let row = sqlx::query(
+                "SELECT used_count, new_count, rental_count FROM usage_samples WHERE server_uid = ? \
+                 AND organization_uid = ? AND workload_type = ? AND platform = ? AND sampled_at = ?",
+            )
+            .bind(s.server_uid.to_string())
+            .bind(s.organization_uid.to_string())
+            .bind(&s.workload_type)
+            .bind(&s.platform)
+            .bind(micros(s.sampled_at))
+            .fetch_one(&mut *tx)
             .await?;
-            inserted += 1;
+            let same = row.try_get::<i64, _>("used_count")? == s.used
+                && row.try_get::<i64, _>("new_count")? == s.new
+                && row.try_get::<i64, _>("rental_count")? == s.rental;
+            if !same {
+                return Err(StoreError::Conflict(format!(
+                    "a different sample for {} {} at {} is already stored",
+                    s.server_uid, s.workload_type, s.sampled_at
+                )));
+            }
         }
         tx.commit().await?;
         Ok(inserted)
@@ -985,45 +1019,48 @@ impl Store for SqliteStore {
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
         let mut tx = self.pool.begin().await?;
-        let existing: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, status FROM reports WHERE owner_uid = ? AND month = ?")
-                .bind(report.owner_uid.to_string())
-                .bind(&report.month)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let outcome = match existing {
-            Some((id, status)) if status == ReportStatus::Approved.as_str() => {
-                ReportWrite::KeptApproved(id)
-            }
-            Some((id, _)) => {
-                sqlx::query(
-                    "UPDATE reports SET status = ?, generated_at = ?, approved_at = ?, document = ? \
-                     WHERE id = ? AND status <> 'Approved'",
-                )
-                .bind(report.status.as_str())
-                .bind(micros(report.generated_at))
-                .bind(report.approved_at.map(micros))
-                .bind(report.document.to_string())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                ReportWrite::Replaced(id)
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(report.id)
-                .bind(report.owner_uid.to_string())
-                .bind(&report.month)
-                .bind(report.status.as_str())
-                .bind(micros(report.generated_at))
-                .bind(report.approved_at.map(micros))
-                .bind(report.document.to_string())
-                .execute(&mut *tx)
-                .await?;
+        // Replace an unapproved report, else create one, else it is approved. Writing first
+        // takes SQLite's write lock at once, so concurrent generations queue instead of failing.
+        let replaced = sqlx::query(
+            "UPDATE reports SET status = ?, generated_at = ?, approved_at = ?, document = ? \
+             WHERE owner_uid = ? AND month = ? AND status <> 'Approved'",
+        )
+        .bind(report.status.as_str())
+        .bind(micros(report.generated_at))
+        .bind(report.approved_at.map(micros))
+        .bind(report.document.to_string())
+        .bind(report.owner_uid.to_string())
+        .bind(&report.month)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if replaced == 1 {
+            ReportWrite::Replaced(report.id)
+        } else {
+            let created = sqlx::query(
+                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(report.id)
+            .bind(report.owner_uid.to_string())
+            .bind(&report.month)
+            .bind(report.status.as_str())
+            .bind(micros(report.generated_at))
+            .bind(report.approved_at.map(micros))
+            .bind(report.document.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if created == 1 {
                 ReportWrite::Created(report.id)
+            } else {
+                let id: i64 =
+                    sqlx::query_scalar("SELECT id FROM reports WHERE owner_uid = ? AND month = ?")
+                        .bind(report.owner_uid.to_string())
+                        .bind(&report.month)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                ReportWrite::KeptApproved(id)
             }
         };
         tx.commit().await?;

@@ -13,9 +13,9 @@ pub mod upload;
 pub mod vb365_servers;
 pub mod vone_servers;
 
-use std::sync::OnceLock;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::OnceLock;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -367,8 +367,25 @@ pub fn cached_doc(state: &AppState, slot: Option<&LicenseSlot>) -> ApiResult<Arc
 
 /// Every target of one kind the caller may see, in uid order. Only the revisions of the slots
 /// are read in bulk; documents come from the cache, and only changed ones from the database.
-pub async fn load_targets(state: &AppState, caller: &Caller, kind: TargetKind) -> ApiResult<Vec<Target>> {
+pub async fn load_targets(
+    state: &AppState,
+    caller: &Caller,
+    kind: TargetKind,
+) -> ApiResult<Vec<Target>> {
     let scope = caller.scope(state).await?;
+    Ok(load_all_targets(state, kind)
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.server
+                .as_ref()
+                .is_some_and(|s| scope.contains(s.organization_uid))
+        })
+        .collect())
+}
+
+/// Every target of one kind, whoever owns it.
+pub async fn load_all_targets(state: &AppState, kind: TargetKind) -> ApiResult<Vec<Target>> {
     let servers = state.store.servers(Some(kind)).await?;
     let revisions: HashMap<Uuid, (i64, DateTime<Utc>)> = state
         .store
@@ -377,36 +394,155 @@ pub async fn load_targets(state: &AppState, caller: &Caller, kind: TargetKind) -
         .into_iter()
         .map(|(uid, rev, at)| (uid, (rev, at)))
         .collect();
+    let cached: HashMap<Uuid, Arc<SlotDocument>> = match state.slot_cache.read() {
+        Ok(cache) => revisions
+            .iter()
+            .filter_map(|(uid, (rev, _))| {
+                cache
+                    .get(uid)
+                    .filter(|(r, _)| r == rev)
+                    .map(|(_, d)| (*uid, d.clone()))
+            })
+            .collect(),
+        Err(_) => HashMap::new(),
+    };
+    // Many misses (a cold cache): read every document of the kind in one query.
+    let misses = revisions.len() - cached.len();
+    let mut fetched: HashMap<Uuid, LicenseSlot> = if misses > 64 {
+        state
+            .store
+            .license_slots(kind)
+            .await?
+            .into_iter()
+            .map(|s| (s.target_uid, s))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let mut targets = Vec::with_capacity(servers.len());
-    for server in servers.into_iter().filter(|s| scope.contains(s.organization_uid)) {
-        let slot = match revisions.get(&server.uid) {
-            None => None,
-            Some(&(revision, updated_at)) => {
-                let hit = state
-                    .slot_cache
-                    .read()
-                    .ok()
-                    .and_then(|c| c.get(&server.uid).filter(|(r, _)| *r == revision).map(|(_, d)| d.clone()));
-                match hit {
-                    Some(doc) => {
-                        let slot = LicenseSlot {
-                            target_uid: server.uid,
-                            kind,
-                            document: Value::Null,
-                            revision,
-                            updated_at,
-                        };
-                        targets.push(Target::new(kind, server.uid, Some(server), Some(slot), doc));
-                        continue;
-                    }
-                    None => state.store.license_slot(server.uid).await?,
-                }
-            }
+    for server in servers {
+        let Some(&(revision, updated_at)) = revisions.get(&server.uid) else {
+            targets.push(Target::new(
+                kind,
+                server.uid,
+                Some(server),
+                None,
+                Arc::new(SlotDocument::default()),
+            ));
+            continue;
+        };
+        if let Some(doc) = cached.get(&server.uid) {
+            let slot = LicenseSlot {
+                target_uid: server.uid,
+                kind,
+                document: Value::Null,
+                revision,
+                updated_at,
+            };
+            targets.push(Target::new(
+                kind,
+                server.uid,
+                Some(server),
+                Some(slot),
+                doc.clone(),
+            ));
+            continue;
+        }
+        let slot = match fetched.remove(&server.uid) {
+            Some(slot) => Some(slot),
+            None => state.store.license_slot(server.uid).await?,
         };
         let doc = cached_doc(state, slot.as_ref())?;
         targets.push(Target::new(kind, server.uid, Some(server), slot, doc));
     }
     Ok(targets)
+}
+
+/// Every target of one kind rendered as its resource, with the organization that owns it,
+/// reused by later requests until the inventory changes (on any node) or a status could change
+/// with time.
+pub struct ListView {
+    generation: i64,
+    valid_until: DateTime<Utc>,
+    items: Arc<Vec<(Uuid, Value)>>,
+}
+
+impl Target {
+    /// The next instant the computed status or message of this target can change by time alone:
+    /// day counts change once a day relative to each date the rules count from.
+    pub fn next_change(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let day = chrono::Duration::days(1);
+        let mut next = now + chrono::Duration::hours(1);
+        let eval = self.evaluate(now);
+        let anchors = self
+            .terms()
+            .map(|t| vec![t.expiration, t.support_expiration, eval.grace_ends_at])
+            .unwrap_or_default();
+        for anchor in anchors.into_iter().flatten() {
+            let ms = (anchor - now)
+                .num_milliseconds()
+                .rem_euclid(day.num_milliseconds());
+            let step = if ms == 0 {
+                day
+            } else {
+                chrono::Duration::milliseconds(ms)
+            };
+            next = next.min(now + step);
+        }
+        next
+    }
+}
+
+/// The rendered list of every target of `kind` (all organizations), from the cache when it is
+/// current.
+pub async fn rendered_list(
+    state: &AppState,
+    kind: TargetKind,
+) -> ApiResult<Arc<Vec<(Uuid, Value)>>> {
+    let generation = state.store.inventory_generation().await?;
+    let now = state.clock.now();
+    if let Ok(cache) = state.list_cache.lock() {
+        if let Some(view) = cache.get(&kind) {
+            if view.generation == generation && now < view.valid_until {
+                return Ok(view.items.clone());
+            }
+        }
+    }
+    // One rebuild at a time; requests that waited find the fresh list in the cache.
+    let _rebuilding = state.list_rebuild.lock().await;
+    if let Ok(cache) = state.list_cache.lock() {
+        if let Some(view) = cache.get(&kind) {
+            if view.generation == generation && now < view.valid_until {
+                return Ok(view.items.clone());
+            }
+        }
+    }
+    let targets = load_all_targets(state, kind).await?;
+    let mut valid_until = now + chrono::Duration::hours(1);
+    let items: Vec<(Uuid, Value)> = targets
+        .iter()
+        .map(|t| {
+            valid_until = valid_until.min(t.next_change(now));
+            let org = t
+                .server
+                .as_ref()
+                .map(|s| s.organization_uid)
+                .unwrap_or_default();
+            (org, resources::render_json(t, now))
+        })
+        .collect();
+    let items = Arc::new(items);
+    if let Ok(mut cache) = state.list_cache.lock() {
+        cache.insert(
+            kind,
+            ListView {
+                generation,
+                valid_until,
+                items: items.clone(),
+            },
+        );
+    }
+    Ok(items)
 }
 
 /// VSPC code 1300: a license operation failed.

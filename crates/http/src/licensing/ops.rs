@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::patch::{apply_flag_patch, patch_failed};
 use super::resources::render_json;
 use super::{
-    install_verified, license_failed, load_target, load_targets, save, verify_upload, LastUpdate,
-    SlotDocument, Target,
+    install_verified, license_failed, load_target, save, verify_upload, LastUpdate, SlotDocument,
+    Target,
 };
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorType};
@@ -38,10 +38,13 @@ pub async fn list<R: Resource>(
     query: CollectionQuery<R>,
 ) -> ApiResult<Response> {
     caller.require(roles)?;
-    let now = state.clock.now();
-    let targets = load_targets(state, caller, kind).await?;
-    let docs: Vec<Value> = targets.iter().map(|t| render_json(t, now)).collect();
-    Ok(query.page(docs).into_response())
+    let scope = caller.scope(state).await?;
+    let items = super::rendered_list(state, kind).await?;
+    let visible = items
+        .iter()
+        .filter(|(org, _)| scope.contains(*org))
+        .map(|(_, doc)| doc);
+    Ok(query.page_refs(visible).into_response())
 }
 
 pub async fn get<R>(

@@ -1,13 +1,13 @@
 //! Usage and the monthly reports end to end (licensing.md §3, §4, §5.2; docs/report-csv.md,
-//! docs/points.md): usage samples from agents (validation, idempotency, who may report for whom),
-//! live usage by organization, report generation over a fleet (one report per owner, high-water
-//! marks, new workloads free, reseller roll-up, appendices, not-collected servers, totals), the
-//! report life cycle (finalization, regeneration, auto-approve), the read operations and scope,
-//! the CSV, and the totals invariant over random fleets.
+//! docs/points.md): usage samples from agents (validation, idempotency, who may report for whom,
+//! concurrent senders), live usage by organization, report generation over a fleet (one report
+//! per owner, high-water marks, new workloads free, reseller roll-up, appendices, not-collected
+//! servers, totals), the report life cycle (finalization, regeneration, auto-approve, the monthly
+//! job), the read operations and scope, the CSV, and the totals invariant over random fleets.
 //!
 //! The server's monthly job generates last month's reports when it starts; every test waits for
-//! that first run (see [`spawn`]) and then works on months before it, with auto-finalization
-//! switched off so nothing moves under it.
+//! that first run (see [`spawn`]) before it builds anything, and auto-finalization is switched
+//! off so nothing moves under it. Samples go into finished months (`months_ago`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -29,7 +29,9 @@ use tallyman_store::{
 use uuid::Uuid;
 
 use crate::common::*;
-use crate::licensing::{claims_expiring, ok_data, put_file, store_license, user_token, Issuer};
+use crate::licensing::{
+    assert_vspc_datetime, claims_expiring, ok_data, put_file, store_license, user_token, Issuer,
+};
 
 // ------------------------------------------------------------------------------------------------
 // Harness
@@ -256,8 +258,7 @@ fn close(a: f64, b: f64, what: &str) {
 }
 
 fn arr(v: &Value) -> &Vec<Value> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
+    v.as_array().unwrap_or_else(|| panic!("not an array: {v}"))
 }
 
 /// The points of a workload list, checked bottom-up: bucket points = reported count × weight,
@@ -470,17 +471,14 @@ impl Fleet {
         let tailspin = app
             .add_org("Tailspin", OrganizationType::Company, reseller.uid)
             .await;
-        let northwind = app
-            .add_org("Northwind", OrganizationType::Company, p)
-            .await;
+        let northwind = app.add_org("Northwind", OrganizationType::Company, p).await;
         let contoso = app.add_org("Contoso", OrganizationType::Company, p).await;
 
         let (provider_agent, _) = enroll(app, p).await;
         let site = register(app, &provider_agent, "CloudConnectSite", "cc-site").await;
         let hosted = register(app, &provider_agent, "BackupServer", "vbr-hosted").await;
         let (northwind_agent, _) = enroll(app, northwind.uid).await;
-        let vbr_northwind =
-            register(app, &northwind_agent, "BackupServer", "vbr-northwind").await;
+        let vbr_northwind = register(app, &northwind_agent, "BackupServer", "vbr-northwind").await;
         let (fabrikam_agent, _) = enroll(app, fabrikam.uid).await;
         let vbr_fabrikam = register(app, &fabrikam_agent, "BackupServer", "vbr-fabrikam").await;
         let (tailspin_agent, _) = enroll(app, tailspin.uid).await;
@@ -492,6 +490,14 @@ impl Fleet {
             TargetKind::BackupServer,
             northwind.uid,
             "vbr-silent",
+            silent_since,
+        )
+        .await;
+        silent_server(
+            app,
+            TargetKind::CloudConnectSite,
+            p,
+            "cc-silent",
             silent_since,
         )
         .await;
@@ -513,8 +519,9 @@ impl Fleet {
             claims.company = company.into();
             claims.edition = edition.into();
             let path = format!("/licensing/backupServers/{server}");
-            let data = ok_data(put_file(app, &admin, &path, "license", issuer.sign(&claims).into()).await)
-                .await;
+            let data =
+                ok_data(put_file(app, &admin, &path, "license", issuer.sign(&claims).into()).await)
+                    .await;
             assert_eq!(data["company"], company);
         }
         Fleet {
@@ -625,7 +632,11 @@ async fn usage_samples_are_validated_and_stored_once() {
         let (provider_agent, _) = enroll(&app, p).await;
         let site = register(&app, &provider_agent, "CloudConnectSite", "cc").await;
 
-        let now = app.clock.now().duration_trunc(Duration::seconds(1)).unwrap();
+        let now = app
+            .clock
+            .now()
+            .duration_trunc(Duration::seconds(1))
+            .unwrap();
         let window = |app: &TestApp| {
             let store = app.store.clone();
             async move {
@@ -647,10 +658,7 @@ async fn usage_samples_are_validated_and_stored_once() {
         assert_eq!(answer["unchanged"], 0, "{answer}");
         let stored = window(&app).await;
         assert_eq!(stored.len(), 2);
-        let vm = stored
-            .iter()
-            .find(|s| s.workload_type == "VBR_VM")
-            .unwrap();
+        let vm = stored.iter().find(|s| s.workload_type == "VBR_VM").unwrap();
         assert_eq!(
             (vm.server_uid, vm.organization_uid, vm.platform.as_str()),
             (vbr_a, company_a.uid, "vSphere")
@@ -671,6 +679,32 @@ async fn usage_samples_are_validated_and_stored_once() {
         assert_eq!(again["stored"], 0, "{again}");
         assert_eq!(again["unchanged"], 2, "{again}");
         assert_eq!(window(&app).await.len(), 2);
+        // Also when the instant is written another way (an offset, VSPC's seven digits).
+        let offset = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+        for written in [
+            at.with_timezone(&offset).to_rfc3339(),
+            at.format("%Y-%m-%dT%H:%M:%S.0000000+00:00").to_string(),
+        ] {
+            let mut body = first.clone();
+            body["sampledAt"] = json!(written);
+            let r = post_usage(&app, &agent_a, vbr_a, &body).await;
+            assert_eq!(r.status(), 200, "{written}");
+            let again: Value = r.json().await.unwrap();
+            assert_eq!(again["stored"], 0, "{written}: {again}");
+        }
+        let fine = format!(
+            "{}.1234567Z",
+            (at - Duration::minutes(5)).format("%Y-%m-%dT%H:%M:%S")
+        );
+        let body =
+            json!({"sampledAt": fine, "workloads": [line(None, "VBR_Cloud_Database", None, 1, 0)]});
+        for expected in [1, 0] {
+            let r = post_usage(&app, &agent_a, vbr_a, &body).await;
+            assert_eq!(r.status(), 200, "{fine}");
+            let answer: Value = r.json().await.unwrap();
+            assert_eq!(answer["stored"], expected, "{fine}: {answer}");
+        }
+        assert_eq!(window(&app).await.len(), 3);
 
         // The same instant with other counts is refused, also when another line is new.
         for workloads in [
@@ -684,7 +718,7 @@ async fn usage_samples_are_validated_and_stored_once() {
             let e = error_item(post_usage(&app, &agent_a, vbr_a, &body).await, 409).await;
             assert_eq!(e["parameterName"], "sampledAt", "{e}");
             let after = window(&app).await;
-            assert_eq!(after.len(), 2, "nothing stored after a conflict");
+            assert_eq!(after.len(), 3, "nothing stored after a conflict");
             let vm = after.iter().find(|s| s.workload_type == "VBR_VM").unwrap();
             assert_eq!((vm.used, vm.new), (10, 2));
         }
@@ -753,7 +787,7 @@ async fn usage_samples_are_validated_and_stored_once() {
             let e = error_item(post_usage(&app, &agent_a, vbr_a, &body).await, 400).await;
             assert_eq!(e["propertyName"], property, "{body}");
         }
-        assert_eq!(window(&app).await.len(), 2, "no refused line was stored");
+        assert_eq!(window(&app).await.len(), 3, "no refused line was stored");
 
         // A sample a few minutes ahead (clock skew) is fine; the agent's own organization is the
         // default and may be named.
@@ -766,6 +800,18 @@ async fn usage_samples_are_validated_and_stored_once() {
         )
         .await;
         assert_eq!(skewed["stored"], 1);
+        // Without sampledAt the sample is taken now.
+        let body = json!({"workloads": [line(None, "VBR_Cloud_File_Share", None, 1, 0)]});
+        let r = post_usage(&app, &agent_a, vbr_a, &body).await;
+        assert_eq!(r.status(), 200);
+        let answer: Value = r.json().await.unwrap();
+        let taken = DateTime::parse_from_rfc3339(answer["sampledAt"].as_str().unwrap()).unwrap();
+        assert!(
+            (taken.with_timezone(&Utc) - app.clock.now())
+                .num_seconds()
+                .abs()
+                < 60
+        );
 
         // Another agent's server, an unknown server and a bad uid.
         let body = json!({"sampledAt": later, "workloads": [line(None, "VBR_VM", None, 99, 0)]});
@@ -792,7 +838,7 @@ async fn usage_samples_are_validated_and_stored_once() {
         error_item(r, 401).await;
         let admin = app.admin_token().await;
         error_item(post_usage(&app, &admin, vbr_a, &body).await, 401).await;
-        assert_eq!(window(&app).await.len(), 3);
+        assert_eq!(window(&app).await.len(), 5);
 
         // The provider's Cloud Connect site reports for tenant companies, a reseller's included;
         // a company's server cannot report for another company.
@@ -815,70 +861,87 @@ async fn usage_samples_are_validated_and_stored_once() {
             .filter(|s| s.server_uid == site)
             .map(|s| s.organization_uid)
             .collect();
-        assert_eq!(site_orgs, BTreeSet::from([company_a.uid, reseller_co.uid, p]));
+        assert_eq!(
+            site_orgs,
+            BTreeSet::from([company_a.uid, reseller_co.uid, p])
+        );
         let unknown_org = json!({"sampledAt": later, "workloads": [
             line(Some(Uuid::new_v4()), "CC_VM_Backup", None, 1, 0)
         ]});
-        let e = error_item(post_usage(&app, &provider_agent, site, &unknown_org).await, 400).await;
+        let e = error_item(
+            post_usage(&app, &provider_agent, site, &unknown_org).await,
+            400,
+        )
+        .await;
         assert_eq!(e["propertyName"], "workloads[0].organizationUid");
         let for_a = json!({"sampledAt": later, "workloads": [
             line(Some(company_a.uid), "VBR_VM", None, 1, 0)
         ]});
         let e = error_item(post_usage(&app, &agent_b, vbr_b, &for_a).await, 400).await;
         assert_eq!(e["propertyName"], "workloads[0].organizationUid");
-        assert_eq!(window(&app).await.len(), 6);
+        assert_eq!(window(&app).await.len(), 8);
         app.stop().await;
     }
 }
 
-/// Counts that are not whole numbers in range (JSON has no NaN: a string, a fraction, a number
-/// beyond any integer type) are refused like every other bad count, naming the property.
+/// Values of the wrong type (JSON has no NaN: a string, a fraction, a number beyond any integer
+/// type; a malformed uid or time) are refused like every other bad value, naming the property
+/// (docs/agent-api.md: "`propertyName` names the offending body property of a `400`").
 #[tokio::test]
-async fn usage_counts_that_are_not_integers_name_the_property() {
+async fn usage_values_of_the_wrong_type_name_the_property() {
+    let mut unnamed = Vec::new();
     for backend in backends() {
         let app = spawn(backend, None).await;
         let (agent, _) = enroll(&app, app.provider.uid).await;
         let server = register(&app, &agent, "BackupServer", "vbr").await;
         let at = app.clock.now() - Duration::minutes(10);
-        for (value, raw) in [
-            (json!("NaN"), None),
-            (json!(1.5), None),
-            (json!(1e30), None),
-            (Value::Null, Some("1e999")),
+        let ok = line(None, "VBR_Tape_Backup", None, 1, 0);
+        let at_text = at.to_rfc3339();
+        for (field, raw) in [
+            ("used", r#""NaN""#),
+            ("used", "1.5"),
+            ("new", "1e30"),
+            ("rental", "1e999"),
+            ("used", "true"),
+            ("organizationUid", r#""not-a-uid""#),
+            ("sampledAt", r#""yesterday""#),
         ] {
-            let r = match raw {
-                None => {
-                    let body = json!({"sampledAt": at, "workloads": [
-                        {"workloadType": "VBR_VM", "used": value, "new": 0}
-                    ]});
-                    post_usage(&app, &agent, server, &body).await
-                }
-                Some(raw) => app
-                    .http
-                    .post(agent_url(&app, &format!("/servers/{server}/usage")))
-                    .bearer_auth(&agent)
-                    .header("content-type", "application/json")
-                    .body(format!(
-                        r#"{{"workloads":[{{"workloadType":"VBR_VM","used":{raw}}}]}}"#
-                    ))
-                    .send()
-                    .await
-                    .unwrap(),
+            // The good line first: nothing of the sample may be stored.
+            let (sampled_at, wanted) = match field {
+                "sampledAt" => (raw.to_string(), field.to_string()),
+                _ => (format!("\"{at_text}\""), format!("workloads[1].{field}")),
             };
-            let e = error_item(r, 400).await;
-            assert_eq!(
-                e["propertyName"], "workloads[0].used",
-                "used = {value}{raw:?}: {e}"
+            let bad_field = if field == "sampledAt" { "used" } else { field };
+            let bad_value = if field == "sampledAt" { "1" } else { raw };
+            let body = format!(
+                r#"{{"sampledAt":{sampled_at},"workloads":[{ok},{{"workloadType":"VBR_VM","{bad_field}":{bad_value}}}]}}"#
             );
+            let r = app
+                .http
+                .post(agent_url(&app, &format!("/servers/{server}/usage")))
+                .bearer_auth(&agent)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let e = error_item(r, 400).await;
+            if e["propertyName"] != wanted.as_str() {
+                unnamed.push(format!("{backend:?} {field}={raw}: {e}"));
+            }
         }
         let stored = app
             .store
             .usage_latest(at - Duration::days(1), at + Duration::days(1))
             .await
             .unwrap();
-        assert!(stored.is_empty());
+        assert!(stored.is_empty(), "{stored:?}");
         app.stop().await;
     }
+    assert!(
+        unnamed.is_empty(),
+        "400 without the propertyName: {unnamed:#?}"
+    );
 }
 
 /// An agent that retries a sample while the first attempt is still being stored gets the same
@@ -1018,9 +1081,7 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
         let app = spawn(backend, None).await;
         let p = app.provider.uid;
         let direct = app.add_org("Direct", OrganizationType::Company, p).await;
-        let reseller = app
-            .add_org("Reseller", OrganizationType::Reseller, p)
-            .await;
+        let reseller = app.add_org("Reseller", OrganizationType::Reseller, p).await;
         let r1 = app
             .add_org("R One", OrganizationType::Company, reseller.uid)
             .await;
@@ -1029,9 +1090,7 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
         let other = app
             .add_org("Other Reseller", OrganizationType::Reseller, p)
             .await;
-        let q = app
-            .add_org("Q", OrganizationType::Company, other.uid)
-            .await;
+        let q = app.add_org("Q", OrganizationType::Company, other.uid).await;
 
         let (provider_agent, _) = enroll(&app, p).await;
         let site = register(&app, &provider_agent, "CloudConnectSite", "cc").await;
@@ -1042,12 +1101,19 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
         let vbr_r1 = register(&app, &r1_agent, "BackupServer", "vbr-r1").await;
 
         // Two instants of this month, both past.
-        let now = app.clock.now().duration_trunc(Duration::seconds(1)).unwrap();
+        let now = app
+            .clock
+            .now()
+            .duration_trunc(Duration::seconds(1))
+            .unwrap();
         let start = Month::of(now).start();
         let span = now - start;
         let t1 = start + span / 3;
         let t2 = start + span * 2 / 3;
-        assert!(t1 < t2, "run this test more than a few seconds into a month");
+        assert!(
+            t1 < t2,
+            "run this test more than a few seconds into a month"
+        );
 
         // Last month's larger count is not this month's usage.
         sample(
@@ -1114,7 +1180,9 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
         let vm_weight = weights
             .iter()
             .find(|w| {
-                w.product == "BackupAndReplication" && w.edition == "*" && w.workload_type == "VBR_VM"
+                w.product == "BackupAndReplication"
+                    && w.edition == "*"
+                    && w.workload_type == "VBR_VM"
             })
             .expect("a VBR_VM row for every edition")
             .weight;
@@ -1138,12 +1206,23 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
         let vm = usage_workload(&server, "VBR_VM");
         let vsphere = usage_platform(&vm, "vSphere");
         assert_eq!(vsphere["weight"], vm_weight);
-        assert_eq!((vsphere["usedCount"].as_i64(), vsphere["newCount"].as_i64()), (Some(7), Some(1)));
-        close(num(&vsphere["usedUnits"]), 7.0 * vm_weight, "vSphere used units");
+        assert_eq!(
+            (vsphere["usedCount"].as_i64(), vsphere["newCount"].as_i64()),
+            (Some(7), Some(1))
+        );
+        close(
+            num(&vsphere["usedUnits"]),
+            7.0 * vm_weight,
+            "vSphere used units",
+        );
         close(num(&vsphere["newUnits"]), vm_weight, "vSphere new units");
         let hyperv = usage_platform(&vm, "HyperV");
         assert_eq!(hyperv["usedCount"], 5);
-        close(num(&hyperv["usedUnits"]), 5.0 * vm_weight, "HyperV used units");
+        close(
+            num(&hyperv["usedUnits"]),
+            5.0 * vm_weight,
+            "HyperV used units",
+        );
         assert_eq!(vm["usedCount"], 12);
         close(num(&vm["usedUnits"]), 12.0 * vm_weight, "VBR_VM used units");
         assert_eq!(vm["unitType"], "Points");
@@ -1152,14 +1231,20 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
         let backup = usage_workload(&cc, "CC_VM_Backup");
         let any = usage_platform(&backup, "Any");
         assert_eq!(any["weight"], 5.0);
-        assert_eq!((any["usedCount"].as_i64(), any["rentalCount"].as_i64()), (Some(3), Some(2)));
+        assert_eq!(
+            (any["usedCount"].as_i64(), any["rentalCount"].as_i64()),
+            (Some(3), Some(2))
+        );
         close(num(&backup["usedUnits"]), 15.0, "CC backup used units");
         close(num(&backup["rentalUnits"]), 10.0, "CC backup rental units");
 
         let e1 = usage_entry(&all, r1.uid);
         assert_eq!(e1["organizationType"], "Company");
         assert_eq!(e1["providerUid"], reseller.uid.to_string());
-        assert_eq!(usage_entry(&all, q.uid)["providerUid"], other.uid.to_string());
+        assert_eq!(
+            usage_entry(&all, q.uid)["providerUid"],
+            other.uid.to_string()
+        );
         let own = usage_entry(&all, p);
         assert_eq!(own["organizationType"], "Provider");
         assert_eq!(own["providerUid"], Value::Null);
@@ -1182,8 +1267,15 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
         let providers = filtered("organizationType=Provider".into()).await;
         assert_eq!(entry_orgs(&providers), uid_set(&[p]));
         let companies = filtered("organizationType=Company".into()).await;
-        assert_eq!(entry_orgs(&companies), uid_set(&[direct.uid, r1.uid, q.uid]));
-        assert!(filtered("organizationType=Reseller".into()).await.is_empty());
+        assert_eq!(
+            entry_orgs(&companies),
+            uid_set(&[direct.uid, r1.uid, q.uid])
+        );
+        assert!(filtered("organizationType=Reseller".into())
+            .await
+            .is_empty());
+        assert!(filtered("organizationType=Unknown".into()).await.is_empty());
+        assert!(filtered("serverType=VONE".into()).await.is_empty());
         let managed = filtered(format!("providerUid={}", reseller.uid)).await;
         assert_eq!(entry_orgs(&managed), uid_set(&[r1.uid]));
         let by_server = filtered(format!("serverUid={vbr_direct}")).await;
@@ -1202,11 +1294,17 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
         ))
         .await;
         assert_eq!(entry_orgs(&both), uid_set(&[r1.uid]));
-        assert_eq!(usage_server(&both[0], vbr_r1)["serverType"], "BackupAndReplication");
+        assert_eq!(
+            usage_server(&both[0], vbr_r1)["serverType"],
+            "BackupAndReplication"
+        );
         assert_eq!(arr(&both[0]["servers"]).len(), 1);
         let companies_on_vbr =
             filtered("organizationType=Company&serverType=BackupAndReplication".into()).await;
-        assert_eq!(entry_orgs(&companies_on_vbr), uid_set(&[direct.uid, r1.uid]));
+        assert_eq!(
+            entry_orgs(&companies_on_vbr),
+            uid_set(&[direct.uid, r1.uid])
+        );
         let nothing = filtered(format!("organizationUid={}&serverUid={vbr_r1}", direct.uid)).await;
         assert!(nothing.is_empty());
         for (query, parameter) in [
@@ -1236,7 +1334,10 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
             ),
         )
         .await;
-        assert_eq!(entry_orgs(&items(&engine)), uid_set(&[direct.uid, r1.uid, q.uid]));
+        assert_eq!(
+            entry_orgs(&items(&engine)),
+            uid_set(&[direct.uid, r1.uid, q.uid])
+        );
         for e in items(&engine) {
             assert_eq!(e.as_object().unwrap().len(), 1, "{e}");
         }
@@ -1263,6 +1364,11 @@ async fn live_usage_shows_this_months_latest_counts_in_points() {
         let owner = user_token(&app, "company-owner", Role::CompanyOwner, direct.uid).await;
         let e = error_item(app.get(path, &owner).await, 403).await;
         assert_eq!(e["type"], "security");
+        // The contract admits Site Administrators (everything), not Portal Operators.
+        let site_admin = user_token(&app, "site-admin", Role::SiteAdministrator, p).await;
+        assert_eq!(items(&get_ok(&app, &site_admin, path).await), all);
+        let operator = user_token(&app, "operator", Role::PortalOperator, p).await;
+        error_item(app.get(path, &operator).await, 403).await;
 
         // A new weight in the table is used at once.
         app.store
@@ -1326,8 +1432,18 @@ async fn monthly_reports_count_high_water_marks_per_owner() {
         )
         .await;
 
-        let written = generate(&app, month).await;
+        let calls = std::sync::Mutex::new(Vec::new());
+        let written = generate_month(&app.store, month, app.clock.now(), &|done, total| {
+            calls.lock().unwrap().push((done, total))
+        })
+        .await
+        .unwrap();
         assert_eq!(written.len(), 2, "{written:?}");
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![(1, 2), (2, 2)],
+            "progress per owner"
+        );
         let admin = app.admin_token().await;
         let reports = month_reports(&app, &admin, month).await;
         assert_eq!(reports.len(), 2, "one report per owner");
@@ -1350,22 +1466,40 @@ async fn monthly_reports_count_high_water_marks_per_owner() {
             );
             assert_eq!(start, month.start());
             assert!(end < month.end() && end > month.end() - Duration::days(1));
+            for t in [
+                &interval["startOfInterval"],
+                &interval["endOfInterval"],
+                &r["reportParameters"]["generationDate"],
+            ] {
+                assert_vspc_datetime(t.as_str().unwrap());
+            }
         }
         assert_ne!(report_id(&provider), report_id(&reseller));
         let params = &provider["reportParameters"];
         assert_eq!(params["organizationName"], "My Company");
         assert_eq!(params["licenseCompanyName"], "My Company");
-        assert_eq!(reseller["reportParameters"]["organizationName"], "Resale Partners");
+        assert_eq!(
+            reseller["reportParameters"]["organizationName"],
+            "Resale Partners"
+        );
 
         // Provider: companies, one line per reseller, its own usage; Contoso's own contract is
         // not in the main part.
-        close(num(&provider["reportSummary"]["totalPoints"]), MAIN_POINTS, "main total");
+        close(
+            num(&provider["reportSummary"]["totalPoints"]),
+            MAIN_POINTS,
+            "main total",
+        );
         let nw_line = org_line(&provider, fleet.northwind.uid).expect("Northwind line");
         assert_eq!(nw_line["organizationType"], "Company");
         close(num(&nw_line["usedPoints"]), NORTHWIND_POINTS, "Northwind");
         let reseller_line = org_line(&provider, fleet.reseller.uid).expect("reseller line");
         assert_eq!(reseller_line["organizationType"], "Reseller");
-        close(num(&reseller_line["usedPoints"]), RESELLER_POINTS, "reseller line");
+        close(
+            num(&reseller_line["usedPoints"]),
+            RESELLER_POINTS,
+            "reseller line",
+        );
         close(
             num(&reseller_line["usedPoints"]),
             num(&reseller["reportSummary"]["totalPoints"]),
@@ -1375,7 +1509,10 @@ async fn monthly_reports_count_high_water_marks_per_owner() {
         assert_eq!(own["organizationType"], "Provider");
         close(num(&own["usedPoints"]), HOSTED_POINTS, "own usage");
         for absent in [fleet.fabrikam.uid, fleet.tailspin.uid, fleet.contoso.uid] {
-            assert!(org_line(&provider, absent).is_none(), "{absent} has no line of its own");
+            assert!(
+                org_line(&provider, absent).is_none(),
+                "{absent} has no line of its own"
+            );
         }
         assert_eq!(arr(&provider["organizationsUsage"]).len(), 3);
 
@@ -1408,12 +1545,17 @@ async fn monthly_reports_count_high_water_marks_per_owner() {
             .flat_map(|d| arr(&d["usageByLicenseAndProduct"]).clone())
             .find(|u| u["productType"] == "CloudConnect")
             .expect("Northwind's Cloud Connect usage");
-        close(num(&cc["usedPoints"]), 15.0, "CC backups: 3 × 5, rental ones free");
+        close(
+            num(&cc["usedPoints"]),
+            15.0,
+            "CC backups: 3 × 5, rental ones free",
+        );
         // The server that never reported is listed, not counted.
         let listed: Vec<String> = nw.iter().flat_map(|d| not_collected(&json!([d]))).collect();
         assert_eq!(listed, vec!["vbr-silent".to_string()]);
         assert_eq!(not_collected(&provider["usageDetails"]), listed);
-        assert_eq!(provider["notCollectedCloudServers"], json!([]));
+        // So is the Cloud Connect site that never reported.
+        assert_eq!(provider["notCollectedCloudServers"], json!(["cc-silent"]));
         // The edition of the installed license picks the weight: Standard VMs are 5 points.
         let hosted = details_of(&provider, app.provider.uid);
         let hosted_vm = &hosted[0]["usageByLicenseAndProduct"][0];
@@ -1439,7 +1581,11 @@ async fn monthly_reports_count_high_water_marks_per_owner() {
         );
 
         // The reseller's report: one line per company.
-        close(num(&reseller["reportSummary"]["totalPoints"]), RESELLER_POINTS, "reseller");
+        close(
+            num(&reseller["reportSummary"]["totalPoints"]),
+            RESELLER_POINTS,
+            "reseller",
+        );
         close(
             num(&org_line(&reseller, fleet.fabrikam.uid).expect("Fabrikam")["usedPoints"]),
             FABRIKAM_POINTS,
@@ -1503,7 +1649,10 @@ async fn raw_report(app: &TestApp, token: &str, month: Month, org: Uuid) -> Stri
 
 fn status_of(raw: &str) -> String {
     let body: Value = serde_json::from_str(raw).unwrap();
-    body["data"][0]["reportStatus"].as_str().unwrap().to_string()
+    body["data"][0]["reportStatus"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
@@ -1517,7 +1666,11 @@ async fn reports_are_finalized_kept_once_approved_and_auto_approved() {
         fleet.send(&app, month).await;
         generate(&app, month).await;
         let idle_reseller = app
-            .add_org("Idle Reseller", OrganizationType::Reseller, app.provider.uid)
+            .add_org(
+                "Idle Reseller",
+                OrganizationType::Reseller,
+                app.provider.uid,
+            )
             .await;
 
         let admin = app.admin_token().await;
@@ -1565,7 +1718,12 @@ async fn reports_are_finalized_kept_once_approved_and_auto_approved() {
         // Regenerating the month keeps the approved report as it was, byte for byte, and
         // replaces the reseller's pending one with the new numbers.
         let provider_id = report_id(&report_of(&month_reports(&app, &admin, month).await, p));
-        let csv_before = download_csv(&app, &admin, provider_id).await.raw;
+        let csv_before = download_csv(&app, &admin, provider_id).await;
+        assert!(!csv_before.rows.is_empty());
+        for row in &csv_before.rows {
+            assert_eq!(row["Report Status"], "Approved");
+        }
+        let csv_before = csv_before.raw;
         let reseller_before: Value =
             serde_json::from_str(&raw_report(&app, &admin, month, r).await).unwrap();
         sample(
@@ -1590,18 +1748,28 @@ async fn reports_are_finalized_kept_once_approved_and_auto_approved() {
             matches!(written[&p], ReportWrite::KeptApproved(_)),
             "{written:?}"
         );
-        assert!(matches!(written[&r], ReportWrite::Replaced(_)), "{written:?}");
+        assert!(
+            matches!(written[&r], ReportWrite::Replaced(_)),
+            "{written:?}"
+        );
         assert_eq!(
             raw_report(&app, &admin, month, p).await,
             approved,
             "an approved report never changes"
         );
-        assert_eq!(download_csv(&app, &admin, provider_id).await.raw, csv_before);
+        assert_eq!(
+            download_csv(&app, &admin, provider_id).await.raw,
+            csv_before
+        );
         let reseller_after: Value =
             serde_json::from_str(&raw_report(&app, &admin, month, r).await).unwrap();
         let (before, after) = (&reseller_before["data"][0], &reseller_after["data"][0]);
         assert_eq!(after["reportStatus"], "ApprovalRequired");
-        assert_eq!(report_id(after), report_id(before), "the report keeps its id");
+        assert_eq!(
+            report_id(after),
+            report_id(before),
+            "the report keeps its id"
+        );
         assert_ne!(
             after["reportParameters"]["generationDate"],
             before["reportParameters"]["generationDate"]
@@ -1638,7 +1806,10 @@ async fn reports_are_finalized_kept_once_approved_and_auto_approved() {
         .await;
         assert_eq!(own, json!({"autoApprove": true}));
         let settings = ok_data(app.get("/licensing/reports/settings", &admin).await).await;
-        assert_eq!(settings["autoApprove"], false, "the provider's setting is its own");
+        assert_eq!(
+            settings["autoApprove"], false,
+            "the provider's setting is its own"
+        );
         let e = error_item(
             patch_settings(
                 &app,
@@ -1714,8 +1885,98 @@ async fn reports_are_finalized_kept_once_approved_and_auto_approved() {
         for record in stored.iter().filter(|x| x.month == after.to_string()) {
             assert!(record.approved_at.is_some(), "{record:?}");
         }
+        // The idle reseller's earlier report still waits; finalizing approves it, and then
+        // nothing waits.
+        let done = finalize(&app, &idle_admin).await;
+        assert_eq!(done["reportApprovalStatus"], "Finalized", "{done}");
+        let idle_next = report_of(&month_reports(&app, &admin, next).await, idle_reseller.uid);
+        assert_eq!(idle_next["reportStatus"], "Approved");
         let done = finalize(&app, &idle_admin).await;
         assert_eq!(done["reportApprovalStatus"], "Approved", "{done}");
+        app.stop().await;
+    }
+}
+
+/// The monthly job (what `serve` runs every hour): once a month is over it generates that
+/// month's reports if they are missing, never twice, and from the configured day on it approves
+/// the reports still waiting.
+#[tokio::test]
+async fn the_monthly_job_generates_once_and_finalizes_from_the_configured_day() {
+    for backend in backends() {
+        let app = spawn(backend, None).await;
+        let p = app.provider.uid;
+        let reseller = app.add_org("Reseller", OrganizationType::Reseller, p).await;
+        let company = app
+            .add_org("Company", OrganizationType::Company, reseller.uid)
+            .await;
+        let (agent, _) = enroll(&app, company.uid).await;
+        let server = register(&app, &agent, "BackupServer", "vbr").await;
+        // Usage in the current month, which the job will see as "last month" from next month.
+        let now = app.clock.now();
+        let this = Month::of(now);
+        let at = this.start() + (now - this.start()) / 2;
+        sample(
+            &app,
+            &agent,
+            server,
+            at,
+            json!([line(None, "VBR_VM", None, 3, 0)]),
+        )
+        .await;
+
+        let first_day = this.end() + Duration::hours(1);
+        reporting::monthly_job(&app.store, first_day, 3, "node-a")
+            .await
+            .unwrap();
+        let of_month =
+            |reports: Vec<tallyman_store::ReportRecord>| -> Vec<tallyman_store::ReportRecord> {
+                reports
+                    .into_iter()
+                    .filter(|r| r.month == this.to_string())
+                    .collect()
+            };
+        let generated = of_month(app.store.reports().await.unwrap());
+        assert_eq!(generated.len(), 2, "{generated:?}");
+        for r in &generated {
+            assert_eq!(r.status, tallyman_store::ReportStatus::ApprovalRequired);
+            assert_eq!(r.generated_at, first_day);
+        }
+        let reseller_report = generated
+            .iter()
+            .find(|r| r.owner_uid == reseller.uid)
+            .unwrap();
+        close(
+            num(&reseller_report.document["report"]["reportSummary"]["totalPoints"]),
+            33.0,
+            "3 VMs × 11",
+        );
+
+        // Later runs before the finalization day change nothing, even with new data.
+        sample(
+            &app,
+            &agent,
+            server,
+            at + Duration::seconds(1),
+            json!([line(None, "VBR_VM", None, 9, 0)]),
+        )
+        .await;
+        reporting::monthly_job(&app.store, first_day + Duration::hours(25), 3, "node-b")
+            .await
+            .unwrap();
+        assert_eq!(of_month(app.store.reports().await.unwrap()), generated);
+
+        // From the configured day on, waiting reports are approved.
+        let third = this.end() + Duration::days(2) + Duration::hours(1);
+        reporting::monthly_job(&app.store, third, 3, "node-c")
+            .await
+            .unwrap();
+        let finalized = of_month(app.store.reports().await.unwrap());
+        assert_eq!(finalized.len(), 2);
+        for r in &finalized {
+            assert_eq!(r.status, tallyman_store::ReportStatus::Approved, "{r:?}");
+            assert_eq!(r.document["report"]["reportStatus"], "Approved");
+            assert_eq!(r.approved_at, Some(third));
+        }
         app.stop().await;
     }
 }
@@ -1786,7 +2047,12 @@ async fn reports_are_listed_by_month_and_owner_within_scope() {
         let all = items(&get_ok(&app, &admin, "/licensing/reports").await);
         let months: Vec<String> = all
             .iter()
-            .map(|x| x["reportParameters"]["reportInterval"]["startOfInterval"].as_str().unwrap()[..7].to_string())
+            .map(|x| {
+                x["reportParameters"]["reportInterval"]["startOfInterval"]
+                    .as_str()
+                    .unwrap()[..7]
+                    .to_string()
+            })
             .collect();
         assert_eq!(
             months,
@@ -1799,7 +2065,14 @@ async fn reports_are_listed_by_month_and_owner_within_scope() {
         let filter = format!(
             r#"[{{"property":"reportParameters.organizationUid","operation":"equals","value":"{r}"}}]"#
         );
-        let theirs = items(&get_ok(&app, &admin, &format!("/licensing/reports?filter={}", enc(&filter))).await);
+        let theirs = items(
+            &get_ok(
+                &app,
+                &admin,
+                &format!("/licensing/reports?filter={}", enc(&filter)),
+            )
+            .await,
+        );
         assert_eq!(theirs.len(), 2);
         assert!(theirs.iter().all(|x| owner(x) == r.to_string()));
         let select = items(
@@ -1838,14 +2111,7 @@ async fn reports_are_listed_by_month_and_owner_within_scope() {
         // By date: a month or a day of it.
         let by_month = month_reports(&app, &admin, newer).await;
         assert_eq!(by_month.len(), 2);
-        let by_day = items(
-            &get_ok(
-                &app,
-                &admin,
-                &format!("/licensing/reports/{newer}-15"),
-            )
-            .await,
-        );
+        let by_day = items(&get_ok(&app, &admin, &format!("/licensing/reports/{newer}-15")).await);
         assert_eq!(by_day, by_month);
         let empty = items(&get_ok(&app, &admin, "/licensing/reports/2001-01").await);
         assert!(empty.is_empty());
@@ -1890,15 +2156,40 @@ async fn reports_are_listed_by_month_and_owner_within_scope() {
         let e = error_item(app.get("/licensing/reports/abc/csv", &admin).await, 400).await;
         assert_eq!(e["parameterName"], "id");
         error_item(app.get("/licensing/reports/999999/csv", &admin).await, 404).await;
-        let company_owner =
-            user_token(&app, "company-owner", Role::CompanyOwner, fleet.northwind.uid).await;
-        for path in [
-            "/licensing/reports",
-            "/licensing/reports/latest",
-            "/licensing/reports/settings",
-        ] {
-            error_item(app.get(path, &company_owner).await, 403).await;
+        let company_owner = user_token(
+            &app,
+            "company-owner",
+            Role::CompanyOwner,
+            fleet.northwind.uid,
+        )
+        .await;
+        let read_only = user_token(&app, "read-only", Role::ReadOnlyUser, p).await;
+        let reseller_user = user_token(&app, "reseller-user", Role::ServiceProviderUser, r).await;
+        let provider_id = report_id(&provider_report);
+        for token in [&company_owner, &read_only, &reseller_user] {
+            for path in [
+                "/licensing/reports".to_string(),
+                "/licensing/reports/latest".to_string(),
+                "/licensing/reports/settings".to_string(),
+                format!("/licensing/reports/{newer}"),
+                format!("/licensing/reports/{provider_id}/csv"),
+            ] {
+                let e = error_item(app.get(&path, token).await, 403).await;
+                assert_eq!(e["type"], "security", "{path}");
+            }
+            let r = app
+                .http
+                .post(app.url("/licensing/reports/finalization"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            error_item(r, 403).await;
         }
+        assert_eq!(
+            report_of(&month_reports(&app, &admin, newer).await, p)["reportStatus"],
+            "ApprovalRequired"
+        );
         app.stop().await;
     }
 }
@@ -1950,7 +2241,9 @@ async fn report_csv_adds_up_to_the_report() {
                 assert_eq!(row["Report Status"], "ApprovalRequired");
                 assert_eq!(
                     row["Report Owner"],
-                    report["reportParameters"]["organizationName"].as_str().unwrap()
+                    report["reportParameters"]["organizationName"]
+                        .as_str()
+                        .unwrap()
                 );
                 assert!(
                     ["Main", "Appendix", "Excluded"].contains(&row["Section"].as_str()),
@@ -2005,17 +2298,65 @@ async fn report_csv_adds_up_to_the_report() {
         assert_eq!(contoso["Licensee"], CONTOSO_LICENSEE);
         assert_eq!(contoso["Edition"], "Enterprise");
         assert!(!contoso["License ID"].is_empty());
-        close(csv.points("Appendix", None), CONTOSO_POINTS, "appendix rows");
+        close(
+            csv.points("Appendix", None),
+            CONTOSO_POINTS,
+            "appendix rows",
+        );
         // The silent server is an excluded row.
         let silent: Vec<&BTreeMap<String, String>> = csv
             .rows
             .iter()
             .filter(|r| r["Section"] == "Excluded")
             .collect();
-        assert_eq!(silent.len(), 1, "{silent:?}");
-        assert_eq!(silent[0]["Server"], "vbr-silent");
-        assert_eq!(silent[0]["Note"], "NotCollected");
-        assert_eq!(silent[0]["Organization"], "Northwind");
+        let names: BTreeSet<&str> = silent.iter().map(|r| r["Server"].as_str()).collect();
+        assert_eq!(
+            names,
+            BTreeSet::from(["vbr-silent", "cc-silent"]),
+            "{silent:?}"
+        );
+        for row in &silent {
+            assert_eq!(row["Note"], "NotCollected");
+            assert_eq!(row["Points"].parse::<f64>().unwrap_or(0.0), 0.0);
+        }
+        let vbr = silent.iter().find(|r| r["Server"] == "vbr-silent").unwrap();
+        assert_eq!(vbr["Organization"], "Northwind");
+        app.stop().await;
+    }
+}
+
+/// The CSV is a file download: `Content-Disposition: attachment` with a file name, as the
+/// handler sets it (`reports::download_licensing_report_csv`).
+#[tokio::test]
+async fn report_csv_is_a_download_with_a_file_name() {
+    for backend in backends() {
+        let app = spawn(backend, None).await;
+        let month = months_ago(&app, 1);
+        let admin = app.admin_token().await;
+        let report = report_of(&month_reports(&app, &admin, month).await, app.provider.uid);
+        let id = report_id(&report);
+        let r = app
+            .http
+            .get(app.url(&format!("/licensing/reports/{id}/csv")))
+            .bearer_auth(&admin)
+            .header("Accept", "application/octet-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let headers = format!("{:?}", r.headers());
+        let disposition = r
+            .headers()
+            .get("content-disposition")
+            .unwrap_or_else(|| panic!("{backend:?}: no Content-Disposition in {headers}"))
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(disposition.starts_with("attachment"), "{disposition}");
+        assert!(
+            disposition.contains(&format!("license-report-{month}-{id}.csv")),
+            "{disposition}"
+        );
         app.stop().await;
     }
 }
@@ -2074,6 +2415,7 @@ async fn report_totals_agree_on_random_fleets() {
             // Organizations: resellers with companies, and direct companies.
             let mut reseller_of: HashMap<Uuid, Uuid> = HashMap::new();
             let mut companies = Vec::new();
+            let mut own_servers = Vec::new();
             for r in 0..rng.gen_range(1..=2) {
                 let reseller = app
                     .add_org(
@@ -2090,6 +2432,11 @@ async fn report_totals_agree_on_random_fleets() {
                     reseller_of.insert(co.uid, reseller.uid);
                     companies.push(co.uid);
                 }
+                // Some resellers run a server of their own.
+                reseller_of.insert(reseller.uid, reseller.uid);
+                if rng.gen_bool(0.5) {
+                    own_servers.push(reseller.uid);
+                }
             }
             for c in 0..rng.gen_range(1..=3) {
                 let co = app
@@ -2102,8 +2449,13 @@ async fn report_totals_agree_on_random_fleets() {
             // licensed to the provider, some to other licensees; some never report.
             let mut servers = Vec::new();
             servers.push(RandomServer {
-                uid: register(&app, &provider_agent, "CloudConnectSite", &format!("S{seed} cc"))
-                    .await,
+                uid: register(
+                    &app,
+                    &provider_agent,
+                    "CloudConnectSite",
+                    &format!("S{seed} cc"),
+                )
+                .await,
                 kind: TargetKind::CloudConnectSite,
                 agent: provider_agent.clone(),
                 consumers: companies.clone(),
@@ -2112,11 +2464,28 @@ async fn report_totals_agree_on_random_fleets() {
             });
             if rng.gen_bool(0.5) {
                 servers.push(RandomServer {
-                    uid: register(&app, &provider_agent, "BackupServer", &format!("S{seed} hosted"))
-                        .await,
+                    uid: register(
+                        &app,
+                        &provider_agent,
+                        "BackupServer",
+                        &format!("S{seed} hosted"),
+                    )
+                    .await,
                     kind: TargetKind::BackupServer,
                     agent: provider_agent.clone(),
                     consumers: vec![p],
+                    edition: String::new(),
+                    appendix: None,
+                });
+            }
+            for (i, reseller) in own_servers.iter().enumerate() {
+                let (agent, _) = enroll(&app, *reseller).await;
+                let name = format!("S{seed} reseller server {i}");
+                servers.push(RandomServer {
+                    uid: register(&app, &agent, "BackupServer", &name).await,
+                    kind: TargetKind::BackupServer,
+                    agent,
+                    consumers: vec![*reseller],
                     edition: String::new(),
                     appendix: None,
                 });
@@ -2143,9 +2512,22 @@ async fn report_totals_agree_on_random_fleets() {
                         appendix: None,
                     });
                 }
-                if rng.gen_bool(0.2) {
+                if rng.gen_bool(0.25) {
                     let name = format!("S{seed} silent {i}");
-                    silent_server(&app, TargetKind::BackupServer, *co, &name, month.start()).await;
+                    let uid =
+                        silent_server(&app, TargetKind::BackupServer, *co, &name, month.start())
+                            .await;
+                    if rng.gen_bool(0.5) {
+                        // Licensed to someone else: listed in that licensee's appendix.
+                        let mut claims = claims_expiring(
+                            Product::BackupAndReplication,
+                            LicenseType::Subscription,
+                            now,
+                            now + Duration::days(200),
+                        );
+                        claims.company = "Other Licensee 0".into();
+                        store_license(&app, TargetKind::BackupServer, uid, &issuer, &claims).await;
+                    }
                     silent.push(name);
                 }
             }
