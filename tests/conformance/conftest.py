@@ -305,14 +305,9 @@ class Tallyman:
 
     # ---- the administration CLI, against the same data ---------------------------------------
 
-    def cli(self, *args: str, stdin: Optional[str] = None, store: bool = True) -> str:
-        """Runs a `tallyman` command; with ``store`` (the default) against this server's data.
-
-        Commands that touch no data (``keygen``, ``license issue``) take ``store=False``.
-        """
-        store_args = self._store_args() if store else []
+    def cli(self, *args: str, stdin: Optional[str] = None) -> str:
         result = subprocess.run(
-            [str(self.binary), *args, *store_args],
+            [str(self.binary), *args, *self._store_args()],
             input=stdin,
             capture_output=True,
             text=True,
@@ -670,9 +665,10 @@ def async_server(request, tmp_path_factory) -> Iterator[Tallyman]:
     yield from _launch(request, tmp_path_factory, force_async=True)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def licensing_server(request, tmp_path_factory) -> Iterator[Tallyman]:
-    """A server that trusts a fresh issuer key and asks a running license portal for updates.
+def _launch_licensing(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, **options
+) -> Iterator[Tallyman]:
+    """`_launch` with an issuer key the server trusts and a running license portal.
 
     Before `serve` starts, `tallyman keygen` writes ``<workdir>/issuer/issuer.key`` and a
     `tallyman portal` is started on that key (``server.issuer``, ``server.portal``); the server
@@ -694,7 +690,19 @@ def licensing_server(request, tmp_path_factory) -> Iterator[Tallyman]:
             ]
 
         # The portal outlives the server: `_launch` stops the server before the stack unwinds.
-        yield from _launch(request, tmp_path_factory, prepare=prepare)
+        yield from _launch(request, tmp_path_factory, prepare=prepare, **options)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def licensing_server(request, tmp_path_factory) -> Iterator[Tallyman]:
+    """A server that trusts a fresh issuer key and asks a running license portal for updates."""
+    yield from _launch_licensing(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def licensing_async_server(request, tmp_path_factory) -> Iterator[Tallyman]:
+    """``licensing_server`` started with ``--force-async true``."""
+    yield from _launch_licensing(request, tmp_path_factory, force_async=True)
 
 
 # Access tokens of this server live one second; refresh tokens keep the default.

@@ -17,7 +17,10 @@ Strictness beyond plain JSON Schema, each from the contract's conventions (secti
 * ``date-time`` values must be VSPC's spelling, RFC 3339 with seven fractional digits and a
   numeric offset (``2023-01-16T16:30:09.4952609+01:00``);
 * ``meta`` of an envelope may be ``null`` (the conventions write ``ResponseMetadata|null``,
-  which a ``$ref`` cannot express in OpenAPI 3.0).
+  which a ``$ref`` cannot express in OpenAPI 3.0);
+* ``ResponseError`` may carry ``parameterName`` and ``propertyName`` strings (conventions.md
+  section 2.2 lists them with ``failedJsonPatch`` and ``retryAfter`` as optional extras; the
+  JSON schema only declares the last two).
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ CONTRACT_PATH = Path(__file__).resolve().parents[2] / "contract" / "licensing-3.
 VSPC_DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}(?:[+-]\d\d:\d\d)$")
 DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 INT32 = (-(2**31), 2**31 - 1)
+
+# Optional properties conventions.md section 2.2 adds to schemas of the JSON document.
+EXTRA_PROPERTIES = {
+    "ResponseError": {
+        "parameterName": {"type": "string"},
+        "propertyName": {"type": "string"},
+    },
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -108,7 +119,7 @@ def violations(schema: dict, value: Any, where: str = "$") -> list[str]:
     if kind == "object" or (kind is None and "properties" in schema):
         if not isinstance(value, dict):
             return [f"{where}: expected an object, got {type(value).__name__}"]
-        props = schema.get("properties", {})
+        props = {**schema.get("properties", {}), **EXTRA_PROPERTIES.get(name or "", {})}
         for required in schema.get("required", []):
             if required not in value:
                 out.append(f"{where}: required property {required!r} is missing")

@@ -17,20 +17,18 @@ import base64
 import datetime as dt
 import io
 import json
-import uuid
 from typing import Any, Optional
 
 import attrs
 import httpx
-from veeam_spc.v3_6_1.client import AuthenticatedClient
+from veeam_spc.v3_6_1.api.authentication import o_auth_2_issue_token
+from veeam_spc.v3_6_1.client import AuthenticatedClient, Client
 from veeam_spc.v3_6_1.models.error_response import ErrorResponse
 from veeam_spc.v3_6_1.models.o_auth_2_issue_token_body import OAuth2IssueTokenBody
 from veeam_spc.v3_6_1.models.o_auth_2_issue_token_body_grant_type import (
     OAuth2IssueTokenBodyGrantType,
 )
-from veeam_spc.v3_6_1.api.authentication import o_auth_2_issue_token
-from veeam_spc.v3_6_1.client import Client
-from veeam_spc.v3_6_1.types import File, Response, Unset
+from veeam_spc.v3_6_1.types import File, Response
 
 import contract
 from conftest import HTTP_TIMEOUT_S, MintedLicense, Tallyman
@@ -71,9 +69,9 @@ def upload(minted: MintedLicense | bytes, file_name: Optional[str] = "license.li
     return File(payload=io.BytesIO(payload), file_name=file_name, mime_type="application/octet-stream")
 
 
-# Properties the contract adds to a client model from the official examples (x-contract-patches
-# on ResponseError); the client keeps them in additional_properties, and contract.py checks them.
-CONTRACT_EXTENSIONS = {"ResponseError": {"failedJsonPatch", "retryAfter"}}
+# Properties the contract adds to the client's ResponseError (conventions.md section 2.2); the
+# client keeps them in additional_properties, and contract.py checks them.
+CONTRACT_EXTENSIONS = {"ResponseError": {"failedJsonPatch", "retryAfter", "parameterName", "propertyName"}}
 
 
 def unknown_properties(model: Any, where: str = "data") -> list[str]:
@@ -180,11 +178,3 @@ def tamper(minted: MintedLicense, **changes: Any) -> bytes:
     forged = ".".join([version, purpose, _b64url_encode(message + signature), footer])
     body = [forged[i:i + 64] for i in range(0, len(forged), 64)]
     return "\n".join([lines[begin], *body, lines[end], ""]).encode()
-
-
-def unset_to_none(value: Any) -> Any:
-    return None if isinstance(value, Unset) else value
-
-
-def new_uid() -> uuid.UUID:
-    return uuid.uuid4()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -149,6 +148,7 @@ def page(data: Data, path: str, **params) -> dict:
 def bad_parameter(data: Data, path: str, name: str, **params) -> None:
     response = query(data, path, **params)
     assert response.status_code == 400, response.text
+    contract.assert_conforms(COLLECTIONS[path][0], 400, response.json())
     parsed = ErrorResponse.from_dict(response.json())
     assert parsed.errors[0].code == 400
     assert parsed.errors[0].type_.value == "logical"

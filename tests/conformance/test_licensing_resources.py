@@ -13,12 +13,11 @@ Contract: ENDPOINTS.md (Licensing rows), conventions.md sections 2, 6 and 7.
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import uuid
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pytest
 from veeam_spc.v3_6_1.api.licensing import (
@@ -611,3 +610,72 @@ def test_delete_of_an_unknown_server_is_404(licensing_server):
             delete_v_one_server_license.sync_detailed(uuid.uuid4(), client=c),
             404, 404, delete_v_one_server_license,
         )
+
+
+# ---- idempotency and the VeeamClient wrapper ------------------------------------------------
+
+
+def test_install_with_a_request_id_is_replayed_not_repeated(licensing_server):
+    """conventions.md test cases 43-44, on an install: the same X-Request-id within 5 minutes
+    answers the first result again; with another file it is a 409 on X-Request-id."""
+    server = licensing_server
+    kind = BY_ID["backupServer"]
+    uid = new_server(server, kind)
+    first_file, second_file = mint(server, kind), mint(server, kind)
+    request_id = str(uuid.uuid4())
+    with client(server) as c:
+        def put(minted):
+            return kind.install_op.sync_detailed(
+                uid, client=c, body=kind.body(license_=upload(minted)), x_request_id=request_id
+            )
+
+        first = put(first_file)
+        again = put(first_file)
+        clash = put(second_file)
+    expect(first, 200, kind.install_model, kind.install_op)
+    assert again.status_code == 200 and again.content == first.content
+    error = expect_error(clash, 409, 409, kind.install_op)
+    # The client's ResponseError has no parameterName attribute; it keeps it as an extra.
+    assert error.errors[0].additional_properties["parameterName"] == "X-Request-id"
+    assert license_ids(get(server, kind, uid)) == [first_file.license_id]
+
+
+def test_a_provider_script_through_veeam_client(licensing_server):
+    """The `VeeamClient` wrapper (password login, X-Client-Version 3.6.1 on every call) drives a
+    whole life cycle: list, install, patch, update, delete."""
+    import asyncio
+
+    server = licensing_server
+    kind = BY_ID["backupServer"]
+    uid = new_server(server, kind)
+    minted = mint(server, kind, "Rental", expires=in_days(2))
+    server.portal.publish(minted)
+
+    async def scenario():
+        async with server.session() as vc:
+            listed = await vc.call(get_backup_servers_licenses.asyncio_detailed)
+            installed = await vc.call(
+                install_backup_server_license.asyncio_detailed, uid,
+                body=InstallBackupServerLicenseBody(license_=upload(minted)),
+            )
+            patched = await vc.call(
+                patch_backup_server_license.asyncio_detailed, uid, body=[replace("true")]
+            )
+            updated = await vc.call(update_backup_server_license.asyncio_detailed, uid)
+            deleted = await vc.call(delete_backup_server_license.asyncio_detailed, uid)
+            # The namespace accessor returns the parsed model directly.
+            single = await vc.call(vc.api("licensing").get_backup_server_license, uid)
+            return listed, installed, patched, updated, deleted, single
+
+    listed, installed, patched, updated, deleted, single = asyncio.run(scenario())
+    assert uid in {i.backup_server_uid for i in expect(
+        listed, 200, GetBackupServersLicensesResponse200, get_backup_servers_licenses).data}
+    check_claims(kind, expect(installed, 200, InstallBackupServerLicenseResponse200,
+                              install_backup_server_license).data, minted)
+    assert expect(patched, 200, PatchBackupServerLicenseResponse200,
+                  patch_backup_server_license).data.auto_update_enabled is True
+    renewed = expect(updated, 200, UpdateBackupServerLicenseResponse200, update_backup_server_license).data
+    assert renewed.expiration_date == end_of_next_month(wire_instant(minted.claims["expirationDate"]))
+    expect(deleted, 200, EmptyResponse, delete_backup_server_license)
+    assert isinstance(single, GetBackupServerLicenseResponse200)
+    assert single.data.type_.value == "Community"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from typing import Callable
 
 import pytest
 from veeam_spc.v3_6_1.api.licensing import (

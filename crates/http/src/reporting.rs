@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 use tallyman_domain::points::{default_weights, Weight};
 use tallyman_domain::report::{
     build_with_lines, OrgInfo, OrgKind, ReportInput, ServerInfo, ServerLicenseRef, UsageMax,
@@ -258,11 +258,6 @@ pub async fn auto_approve(
         || (owner != provider && store.report_auto_approve(provider).await?.unwrap_or(false)))
 }
 
-/// The stored document: the report as the API shows it, plus the flat lines the CSV is made of.
-pub fn document(report: &Value, lines: &Value) -> Value {
-    json!({"report": report, "lines": lines})
-}
-
 /// Generates (or regenerates) every owner's report for `month`. Approved reports are kept.
 /// `progress(done, total)` is called after each owner.
 pub async fn generate_month(
@@ -307,10 +302,9 @@ pub async fn generate_month(
             status,
             generated_at: now,
             approved_at: approve.then_some(now),
-            document: document(
-                &serde_json::to_value(&report)?,
-                &serde_json::to_value(&lines)?,
-            ),
+            document: serde_json::to_value(&report)?,
+            // Serialized straight to text: a large report's lines never become a JSON tree.
+            lines: Some(serde_json::to_string(&lines)?),
         };
         written.push((owner.uid, store.write_report(&record).await?));
         progress(i + 1, owners.len());
@@ -330,7 +324,7 @@ pub async fn finalize(
             continue;
         }
         let mut doc = r.document.clone();
-        doc["report"]["reportStatus"] = json!("Finalization");
+        doc["reportStatus"] = json!("Finalization");
         if !store
             .transition_report(
                 r.id,
@@ -343,7 +337,7 @@ pub async fn finalize(
         {
             continue;
         }
-        doc["report"]["reportStatus"] = json!("Approved");
+        doc["reportStatus"] = json!("Approved");
         if store
             .transition_report(
                 r.id,

@@ -259,11 +259,7 @@ async fn visible_reports(state: &AppState, caller: &Caller) -> ApiResult<Vec<Rep
 }
 
 fn wire(record: &ReportRecord) -> Value {
-    record
-        .document
-        .get("report")
-        .cloned()
-        .unwrap_or(Value::Null)
+    record.document.clone()
 }
 
 #[utoipa::path(
@@ -412,14 +408,14 @@ pub async fn download_licensing_report_csv(
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| ApiError::not_found(format!("Report {id} was not found.")))?;
-    let lines: Vec<ReportLine> = serde_json::from_value(
-        record
-            .document
-            .get("lines")
-            .cloned()
-            .unwrap_or(Value::Array(vec![])),
-    )
-    .map_err(|e| ApiError::internal(format!("report {id} has unreadable lines: {e}")))?;
+    let text = state
+        .store
+        .report_lines(id)
+        .await?
+        .unwrap_or_else(|| "[]".into());
+    let lines: Vec<ReportLine> = serde_json::from_str(&text)
+        .map_err(|e| ApiError::internal(format!("report {id} has unreadable lines: {e}")))?;
+    drop(text);
     let report = wire(&record);
     let owner = report["reportParameters"]["organizationName"]
         .as_str()

@@ -228,6 +228,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a generated report unless the month's report for that owner is approved.
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite>;
     async fn report(&self, id: i64) -> StoreResult<Option<ReportRecord>>;
+    /// The flat lines stored with a report.
+    async fn report_lines(&self, id: i64) -> StoreResult<Option<String>>;
     /// Every report, newest month first, then by id.
     async fn reports(&self) -> StoreResult<Vec<ReportRecord>>;
     /// Moves a report from `from` to `to` with its new document; false if it was not in `from`.

@@ -447,6 +447,9 @@ pub struct ReportRecord {
     pub approved_at: Option<DateTime<Utc>>,
     /// The `SingleLicenseReport` document.
     pub document: serde_json::Value,
+    /// The report's flat lines as JSON text, written with the report; reads leave it `None`
+    /// (see `Store::report_lines`).
+    pub lines: Option<String>,
 }
 
 /// What storing a generated report did.

@@ -126,6 +126,7 @@ fn report_from_row(row: &PgRow) -> StoreResult<ReportRecord> {
         generated_at: row.try_get("generated_at")?,
         approved_at: row.try_get("approved_at")?,
         document: row.try_get("document")?,
+        lines: None,
     })
 }
 
@@ -1027,8 +1028,8 @@ impl Store for PgStore {
         // Replace an unapproved report, else create one, else it is approved: each step is a
         // single statement, so concurrent generations of one month settle on the unique key.
         let replaced = sqlx::query(
-            "UPDATE reports SET status = $1, generated_at = $2, approved_at = $3, document = $4 \
-             WHERE owner_uid = $5 AND month = $6 AND status <> 'Approved'",
+            "UPDATE reports SET status = $1, generated_at = $2, approved_at = $3, document = $4, \
+             lines = $7 WHERE owner_uid = $5 AND month = $6 AND status <> 'Approved'",
         )
         .bind(report.status.as_str())
         .bind(report.generated_at)
@@ -1036,6 +1037,7 @@ impl Store for PgStore {
         .bind(&report.document)
         .bind(report.owner_uid)
         .bind(&report.month)
+        .bind(&report.lines)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -1043,8 +1045,8 @@ impl Store for PgStore {
             ReportWrite::Replaced(report.id)
         } else {
             let created = sqlx::query(
-                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document, \
+                 lines) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             )
             .bind(report.id)
             .bind(report.owner_uid)
@@ -1053,6 +1055,7 @@ impl Store for PgStore {
             .bind(report.generated_at)
             .bind(report.approved_at)
             .bind(&report.document)
+            .bind(&report.lines)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -1074,7 +1077,7 @@ impl Store for PgStore {
     }
 
     async fn report(&self, id: i64) -> StoreResult<Option<ReportRecord>> {
-        sqlx::query("SELECT * FROM reports WHERE id = $1")
+        sqlx::query("SELECT id, owner_uid, month, status, generated_at, approved_at, document FROM reports WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -1083,8 +1086,18 @@ impl Store for PgStore {
             .transpose()
     }
 
+    async fn report_lines(&self, id: i64) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar::<_, Option<String>>("SELECT lines FROM reports WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+
     async fn reports(&self) -> StoreResult<Vec<ReportRecord>> {
-        sqlx::query("SELECT * FROM reports ORDER BY month DESC, id")
+        sqlx::query("SELECT id, owner_uid, month, status, generated_at, approved_at, document FROM reports ORDER BY month DESC, id")
             .fetch_all(&self.pool)
             .await?
             .iter()

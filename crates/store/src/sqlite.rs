@@ -1022,13 +1022,14 @@ impl Store for SqliteStore {
         // Replace an unapproved report, else create one, else it is approved. Writing first
         // takes SQLite's write lock at once, so concurrent generations queue instead of failing.
         let replaced = sqlx::query(
-            "UPDATE reports SET status = ?, generated_at = ?, approved_at = ?, document = ? \
-             WHERE owner_uid = ? AND month = ? AND status <> 'Approved'",
+            "UPDATE reports SET status = ?, generated_at = ?, approved_at = ?, document = ?, \
+             lines = ? WHERE owner_uid = ? AND month = ? AND status <> 'Approved'",
         )
         .bind(report.status.as_str())
         .bind(micros(report.generated_at))
         .bind(report.approved_at.map(micros))
         .bind(report.document.to_string())
+        .bind(&report.lines)
         .bind(report.owner_uid.to_string())
         .bind(&report.month)
         .execute(&mut *tx)
@@ -1038,8 +1039,8 @@ impl Store for SqliteStore {
             ReportWrite::Replaced(report.id)
         } else {
             let created = sqlx::query(
-                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document, \
+                 lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             )
             .bind(report.id)
             .bind(report.owner_uid.to_string())
@@ -1048,6 +1049,7 @@ impl Store for SqliteStore {
             .bind(micros(report.generated_at))
             .bind(report.approved_at.map(micros))
             .bind(report.document.to_string())
+            .bind(&report.lines)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -1068,7 +1070,7 @@ impl Store for SqliteStore {
     }
 
     async fn report(&self, id: i64) -> StoreResult<Option<ReportRecord>> {
-        sqlx::query("SELECT * FROM reports WHERE id = ?")
+        sqlx::query("SELECT id, owner_uid, month, status, generated_at, approved_at, document FROM reports WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -1077,8 +1079,18 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn report_lines(&self, id: i64) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar::<_, Option<String>>("SELECT lines FROM reports WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+
     async fn reports(&self) -> StoreResult<Vec<ReportRecord>> {
-        sqlx::query("SELECT * FROM reports ORDER BY month DESC, id")
+        sqlx::query("SELECT id, owner_uid, month, status, generated_at, approved_at, document FROM reports ORDER BY month DESC, id")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -1183,6 +1195,7 @@ fn report_from_row(row: &SqliteRow) -> StoreResult<ReportRecord> {
         approved_at: approved.map(from_micros).transpose()?,
         document: serde_json::from_str(&document)
             .map_err(|e| StoreError::Corrupt(format!("report document: {e}")))?,
+        lines: None,
     })
 }
 

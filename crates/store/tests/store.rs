@@ -580,6 +580,7 @@ async fn approved_reports_never_change() {
             generated_at: now(),
             approved_at: None,
             document: json!({"v": 1}),
+            lines: Some("[]".into()),
         };
         assert_eq!(
             store.write_report(&record).await.unwrap(),
@@ -630,6 +631,7 @@ async fn approved_reports_never_change() {
         );
         assert!(stored.approved_at.is_some());
         assert_eq!(store.reports().await.unwrap().len(), 1);
+        assert_eq!(store.report_lines(id).await.unwrap().as_deref(), Some("[]"));
 
         assert_eq!(store.report_auto_approve(owner).await.unwrap(), None);
         store.set_report_auto_approve(owner, true).await.unwrap();

@@ -1946,7 +1946,7 @@ async fn the_monthly_job_generates_once_and_finalizes_from_the_configured_day() 
             .find(|r| r.owner_uid == reseller.uid)
             .unwrap();
         close(
-            num(&reseller_report.document["report"]["reportSummary"]["totalPoints"]),
+            num(&reseller_report.document["reportSummary"]["totalPoints"]),
             33.0,
             "3 VMs × 11",
         );
@@ -1974,7 +1974,7 @@ async fn the_monthly_job_generates_once_and_finalizes_from_the_configured_day() 
         assert_eq!(finalized.len(), 2);
         for r in &finalized {
             assert_eq!(r.status, tallyman_store::ReportStatus::Approved, "{r:?}");
-            assert_eq!(r.document["report"]["reportStatus"], "Approved");
+            assert_eq!(r.document["reportStatus"], "Approved");
             assert_eq!(r.approved_at, Some(third));
         }
         app.stop().await;
