@@ -15,6 +15,13 @@ Each server fixture is parametrized over the storage backends:
   or without ``psql`` on PATH to create the database, the variant is skipped with a reason that
   pytest prints in its summary.
 
+Real license data: ``licensing_server`` (and ``licensing_async_server``) start the server with
+``--trusted-key`` on a fresh issuer key from `tallyman keygen` and ``--portal-url`` on a running
+`tallyman portal`; tests mint signed files with ``server.issuer.mint(...)`` (`tallyman license
+issue`), hand them to the portal with ``server.portal.publish(...)``, add organizations and
+servers with the CLI (``add_org``, ``add_managed_server``) and enroll agents that register
+servers and post usage through the agent API (``enroll_agent``).
+
 Environment:
 
 * ``TALLYMAN_BIN``     -- the server binary (default: ``<repo>/target/debug/tallyman``).

@@ -478,7 +478,7 @@ pub async fn download_licensing_report_csv(
         HeaderValue::from_static("application/csv; charset=utf-8"),
     );
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"license-report-{}-{}.csv\"",
+        "attachment; filename=\"license-report-{}-id{}.csv\"",
         record.month, id
     )) {
         headers.insert(header::CONTENT_DISPOSITION, v);

@@ -53,7 +53,20 @@ struct Seeder<'a> {
     provider_name: String,
 }
 
+/// Companies in the demo that hold their own Veeam contract: their servers' usage lands in
+/// report appendices. Everyone else runs on the provider's rental contract.
+const OWN_CONTRACT: [&str; 2] = ["Globex Corporation", "Tyrell Systems"];
+
 impl Seeder<'_> {
+    /// The licensee named in a company's license files.
+    fn licensee_for(&self, company: &Organization) -> String {
+        if OWN_CONTRACT.contains(&company.name.as_str()) {
+            company.name.clone()
+        } else {
+            self.provider_name.clone()
+        }
+    }
+
     fn claims(
         &self,
         product: Product,
@@ -354,7 +367,12 @@ pub async fn seed(
             }
             _ => {
                 let (kind, shape) = vbr_plan[i % vbr_plan.len()];
-                let mut c = s.claims(Product::BackupAndReplication, kind, shape, &company.name);
+                let mut c = s.claims(
+                    Product::BackupAndReplication,
+                    kind,
+                    shape,
+                    &s.licensee_for(company),
+                );
                 if kind == LicenseType::Perpetual {
                     c.section_types = vec![SectionType::Socket];
                     c.sockets = Some(8);
@@ -413,7 +431,7 @@ pub async fn seed(
             continue;
         }
         let (kind, shape) = vone_plan[i];
-        let mut c = s.claims(Product::VOne, kind, shape, &company.name);
+        let mut c = s.claims(Product::VOne, kind, shape, &s.licensee_for(company));
         c.packages = vec![Package::One];
         let used = c.units.unwrap_or(50.0) * 0.6;
         let auto = kind == LicenseType::Rental && matches!(shape, Shape::Valid);
@@ -450,7 +468,7 @@ pub async fn seed(
             continue;
         }
         let (kind, shape) = vb365_plan[i];
-        let c = s.claims(Product::Vb365, kind, shape, &company.name);
+        let c = s.claims(Product::Vb365, kind, shape, &s.licensee_for(company));
         let users = c.licensed_users.unwrap_or(100);
         let r = ServerReport {
             license_state: Some("licensed".into()),

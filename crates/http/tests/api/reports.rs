@@ -2354,7 +2354,7 @@ async fn report_csv_is_a_download_with_a_file_name() {
             .to_string();
         assert!(disposition.starts_with("attachment"), "{disposition}");
         assert!(
-            disposition.contains(&format!("license-report-{month}-{id}.csv")),
+            disposition.contains(&format!("license-report-{month}-id{id}.csv")),
             "{disposition}"
         );
         app.stop().await;
