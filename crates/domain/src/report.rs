@@ -397,14 +397,20 @@ fn summary(rows: &[&Row<'_>]) -> LicenseReportSummary {
             let workload_usage = workloads(&rows);
             TotalProductLicenseUsage {
                 product_type: product.to_string(),
-                total_points: workload_usage.iter().map(|w| w.used_points).sum(),
+                total_points: workload_usage
+                    .iter()
+                    .map(|w| w.used_points)
+                    .fold(0.0, |a, b| a + b),
                 license_edition: edition.to_string(),
                 workload_usage,
             }
         })
         .collect();
     LicenseReportSummary {
-        total_points: products_usage.iter().map(|p| p.total_points).sum(),
+        total_points: products_usage
+            .iter()
+            .map(|p| p.total_points)
+            .fold(0.0, |a, b| a + b),
         products_usage,
     }
 }
@@ -475,7 +481,10 @@ fn usage_details(
                         license_id,
                         product_type: product.to_string(),
                         license_edition: Some(edition.to_string()).filter(|e| !e.is_empty()),
-                        used_points: workload_usage.iter().map(|w| w.used_points).sum(),
+                        used_points: workload_usage
+                            .iter()
+                            .map(|w| w.used_points)
+                            .fold(0.0, |a, b| a + b),
                         workload_usage,
                     }
                 })
@@ -955,13 +964,17 @@ mod tests {
         let f = fleet();
         for (owner, licensee) in [(0, "Provider Licensee"), (1, "Provider Licensee")] {
             let r = report(&f, owner, licensee);
-            let by_org: f64 = r.organizations_usage.iter().map(|o| o.used_points).sum();
+            let by_org: f64 = r
+                .organizations_usage
+                .iter()
+                .map(|o| o.used_points)
+                .fold(0.0, |a, b| a + b);
             let by_product: f64 = r
                 .report_summary
                 .products_usage
                 .iter()
                 .map(|p| p.total_points)
-                .sum();
+                .fold(0.0, |a, b| a + b);
             assert!((by_org - r.report_summary.total_points).abs() < 1e-9);
             assert!((by_product - r.report_summary.total_points).abs() < 1e-9);
             let by_detail: f64 = r
@@ -969,7 +982,7 @@ mod tests {
                 .iter()
                 .flat_map(|d| &d.usage_by_license_and_product)
                 .map(|u| u.used_points)
-                .sum();
+                .fold(0.0, |a, b| a + b);
             assert!((by_detail - r.report_summary.total_points).abs() < 1e-9);
         }
     }
@@ -1034,7 +1047,7 @@ mod tests {
             .collect();
         // Two consumers (Direct Co and Reseller Co) each have a detail line for the license.
         assert_eq!(
-            lines.iter().map(|l| l.used_points).sum::<f64>(),
+            lines.iter().map(|l| l.used_points).fold(0.0, |a, b| a + b),
             7.0 * 11.0 + 4.0 * 11.0
         );
     }
@@ -1060,13 +1073,13 @@ mod tests {
             .iter()
             .filter(|l| l.section == "Main")
             .map(|l| l.used_points)
-            .sum();
+            .fold(0.0, |a, b| a + b);
         assert_eq!(main, r.report_summary.total_points);
         let appendix: f64 = lines
             .iter()
             .filter(|l| l.section == "Appendix")
             .map(|l| l.used_points)
-            .sum();
+            .fold(0.0, |a, b| a + b);
         assert_eq!(appendix, r.appendices[0].appendix_summary.total_points);
         assert_eq!(lines.iter().filter(|l| l.section == "Excluded").count(), 2);
     }

@@ -217,6 +217,11 @@ fn init_logging() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Behave like other command-line tools when output is piped into `head`: end quietly.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     init_logging();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,

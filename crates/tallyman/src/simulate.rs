@@ -292,8 +292,19 @@ pub async fn run(store: &Arc<dyn Store>, opts: Options) -> anyhow::Result<()> {
     );
     if opts.generate_reports {
         for month in months.iter().filter(|m| **m < Month::of(now)) {
-            let written = reporting::generate_month(store, *month, now, &|_, _| {}).await?;
-            println!("generated {} report(s) for {month}", written.len());
+            for (owner, outcome) in
+                reporting::generate_month(store, *month, now, &|_, _| {}).await?
+            {
+                match outcome {
+                    tallyman_store::ReportWrite::KeptApproved(id) => {
+                        println!("{month}: report {id} of {owner} is already approved and was kept")
+                    }
+                    tallyman_store::ReportWrite::Created(id)
+                    | tallyman_store::ReportWrite::Replaced(id) => {
+                        println!("{month}: report {id} of {owner} generated")
+                    }
+                }
+            }
         }
     }
     Ok(())
