@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+import datetime as dt
 import uuid
 
 from veeam_spc.v3_6_1.api.async_actions import get_async_action_info, get_async_action_result
@@ -129,6 +130,9 @@ def test_report_csv_as_an_async_action(licensing_async_server):
     """The stored result of DownloadLicensingReportCsv is the CSV itself (the contract's result is
     "untyped": the body of the original call), so it is read with plain httpx."""
     server = licensing_async_server
+    today = dt.date.today()
+    last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    server.cli("report", "generate", "--month", last_month)
     request_id = uuid.uuid4()
     with server.http(server.admin_token) as http:
         listing = http.get("/licensing/reports", headers={"X-Request-id": str(request_id)})
@@ -136,7 +140,7 @@ def test_report_csv_as_an_async_action(licensing_async_server):
         with client(server) as c:
             finished(c, request_id)
         reports = http.get(f"/asyncActions/{request_id}/result").json()["data"]
-        assert reports, "serve builds last month's report at start-up"
+        assert reports, "last month's report was generated above"
         report_id = reports[0]["reportParameters"]["reportId"]
         csv_id = uuid.uuid4()
         accepted = http.get(f"/licensing/reports/{report_id}/csv", headers={"X-Request-id": str(csv_id)})

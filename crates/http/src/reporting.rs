@@ -369,6 +369,11 @@ pub async fn monthly_job(
         return Ok(());
     }
     let last = Month::of(now).previous();
+    // A month that ended before this installation existed has nothing to report.
+    let (_, installed_at) = store.installation(now).await?;
+    if installed_at >= last.end() {
+        return Ok(());
+    }
     let provider = store
         .provider()
         .await?
