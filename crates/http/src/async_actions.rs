@@ -522,10 +522,7 @@ pub async fn get_async_actions_config(
         result_retention_time: i32::try_from(state.config.result_retention.num_seconds())
             .unwrap_or(i32::MAX),
     };
-    Ok(Single {
-        data: select.project(serde_json::to_value(config).map_err(ApiError::internal)?),
-    }
-    .into_response())
+    select.respond(&config)
 }
 
 #[utoipa::path(
@@ -641,12 +638,7 @@ pub async fn attach_request_data_to_async_action(
         .attach_action_request_data(caller.user_uid, id, body, &query)
         .await?;
     let updated = live_action(&state, &caller, id).await?;
-    Ok(Single {
-        data: select.project(
-            serde_json::to_value(AsyncActionInfo::from(&updated)).map_err(ApiError::internal)?,
-        ),
-    }
-    .into_response())
+    select.respond(&AsyncActionInfo::from(&updated))
 }
 
 #[utoipa::path(

@@ -48,7 +48,8 @@ pub const STATUS_SERVER_FAILURE: u16 = 520;
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub error: ResponseError,
+    /// Boxed so results carrying an `ApiError` stay small.
+    pub error: Box<ResponseError>,
     pub www_authenticate: bool,
 }
 
@@ -56,7 +57,7 @@ impl ApiError {
     pub fn new(status: StatusCode, kind: ErrorType, code: i32, message: impl Into<String>) -> Self {
         Self {
             status,
-            error: ResponseError {
+            error: Box::new(ResponseError {
                 message: message.into(),
                 kind,
                 code,
@@ -64,7 +65,7 @@ impl ApiError {
                 parameter_name: None,
                 failed_json_patch: None,
                 retry_after: None,
-            },
+            }),
             www_authenticate: false,
         }
     }
@@ -216,7 +217,7 @@ impl IntoResponse for ApiError {
         let mut response = json_response(
             self.status,
             &ErrorResponse {
-                errors: vec![self.error],
+                errors: vec![*self.error],
             },
         );
         if self.www_authenticate {

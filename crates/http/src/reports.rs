@@ -23,7 +23,7 @@ use crate::openapi::{DataOf, ListOf};
 use crate::query::{CollectionParams, CollectionQuery, Resource};
 use crate::reporting::{self, Month};
 use crate::select::{Select, SelectParam};
-use crate::wire::{JsonPatch, Single};
+use crate::wire::JsonPatch;
 use crate::AppState;
 
 /// Roles the contract admits on every report operation.
@@ -525,10 +525,7 @@ pub async fn finalize_licensing_reports(
             },
         }
     };
-    Ok(Single {
-        data: select.project(serde_json::to_value(status).map_err(ApiError::internal)?),
-    }
-    .into_response())
+    select.respond(&status)
 }
 
 #[utoipa::path(
@@ -549,10 +546,7 @@ pub async fn get_licensing_reports_settings(
             .await
             .map_err(ApiError::internal)?,
     };
-    Ok(Single {
-        data: select.project(serde_json::to_value(settings).map_err(ApiError::internal)?),
-    }
-    .into_response())
+    select.respond(&settings)
 }
 
 async fn owner_of_provider(state: &AppState) -> ApiResult<Uuid> {
@@ -603,10 +597,7 @@ pub async fn patch_licensing_reports_settings(
     let settings = SingleLicenseReportSettings {
         auto_approve: wanted,
     };
-    Ok(Single {
-        data: select.project(serde_json::to_value(settings).map_err(ApiError::internal)?),
-    }
-    .into_response())
+    select.respond(&settings)
 }
 
 #[cfg(test)]

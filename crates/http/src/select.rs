@@ -7,8 +7,12 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
 use crate::query::{query_error, Resource};
+use crate::wire::Single;
 
 /// Parsed `select` for the resource type `R`; unknown property paths are refused with 400.
 pub struct Select<R> {
@@ -22,6 +26,15 @@ impl<R> Select<R> {
             Some(s) => s.project(&value),
             None => value,
         }
+    }
+
+    /// `{"data": resource}` with the selection applied.
+    pub fn respond(&self, resource: &impl Serialize) -> ApiResult<Response> {
+        let value = serde_json::to_value(resource).map_err(ApiError::internal)?;
+        Ok(Single {
+            data: self.project(value),
+        }
+        .into_response())
     }
 }
 

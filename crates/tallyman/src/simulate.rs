@@ -50,7 +50,7 @@ pub fn profile(
     };
     match kind {
         TargetKind::BackupServer => {
-            let platform = if owner.as_u128() % 3 == 0 {
+            let platform = if owner.as_u128().is_multiple_of(3) {
                 "HyperV"
             } else {
                 "vSphere"

@@ -2,7 +2,7 @@
 //! target that is not a managed server; its license lives in the slot with the nil UUID.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tallyman_store::TargetKind;
 
 use super::ops;
@@ -13,7 +13,6 @@ use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorResponse};
 use crate::openapi::{DataOf, LicenseUploadForm};
 use crate::select::{Select, SelectParam};
-use crate::wire::Single;
 use crate::AppState;
 
 const KIND: TargetKind = TargetKind::Console;
@@ -83,8 +82,5 @@ pub async fn get_console_license_settings(
     let settings = LicenseSettings {
         is_auto_update_enabled: target.doc.auto_update_enabled,
     };
-    Ok(Single {
-        data: select.project(serde_json::to_value(settings).unwrap_or_default()),
-    }
-    .into_response())
+    select.respond(&settings)
 }

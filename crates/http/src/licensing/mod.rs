@@ -31,7 +31,7 @@ use tallyman_license::{LicenseClaims, VerifiedLicense};
 use tallyman_store::{LicenseEvent, LicenseSlot, ManagedServer, Role, StoreError, TargetKind};
 use uuid::Uuid;
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::AppState;
 
@@ -365,25 +365,6 @@ pub fn cached_doc(state: &AppState, slot: Option<&LicenseSlot>) -> ApiResult<Arc
     Ok(doc)
 }
 
-/// Every target of one kind the caller may see, in uid order. Only the revisions of the slots
-/// are read in bulk; documents come from the cache, and only changed ones from the database.
-pub async fn load_targets(
-    state: &AppState,
-    caller: &Caller,
-    kind: TargetKind,
-) -> ApiResult<Vec<Target>> {
-    let scope = caller.scope(state).await?;
-    Ok(load_all_targets(state, kind)
-        .await?
-        .into_iter()
-        .filter(|t| {
-            t.server
-                .as_ref()
-                .is_some_and(|s| scope.contains(s.organization_uid))
-        })
-        .collect())
-}
-
 /// Every target of one kind, whoever owns it.
 pub async fn load_all_targets(state: &AppState, kind: TargetKind) -> ApiResult<Vec<Target>> {
     let servers = state.store.servers(Some(kind)).await?;
@@ -665,9 +646,4 @@ pub async fn install_verified(
 /// Reloads a target after a write, so the response shows what is stored.
 pub async fn reload(state: &AppState, caller: &Caller, target: &Target) -> ApiResult<Target> {
     load_target(state, caller, target.kind, target.uid).await
-}
-
-/// Whether a caller's scope reaches a target (used by list filters).
-pub fn visible(scope: &Scope, server: &ManagedServer) -> bool {
-    scope.contains(server.organization_uid)
 }
