@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::agent::AgentCaller;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{parse_uid, JsonBody};
+use crate::licensing::CONSOLE_TARGET;
 use crate::AppState;
 
 /// Workload types a sample may carry (the report's `workloadType` values).
@@ -191,12 +192,28 @@ pub async fn report_usage(
 ) -> ApiResult<Response> {
     let uid = parse_uid("serverUid", &raw)?;
     let body = UsageBody::parse(&raw_body)?;
-    let server = state
-        .store
-        .server(uid)
-        .await?
-        .filter(|s| s.agent_uid == Some(agent.uid))
-        .ok_or_else(|| ApiError::not_found(format!("Server {uid} was not found.")))?;
+    // The console itself (the nil UUID) counts the backup agents it manages; only agents of the
+    // provider may report for it.
+    let console = uid == CONSOLE_TARGET;
+    let (server_uid, server_kind, server_org) = if console {
+        let provider = state
+            .store
+            .provider()
+            .await?
+            .ok_or_else(|| ApiError::internal("the provider organization is missing"))?;
+        if agent.organization_uid != provider.uid {
+            return Err(ApiError::not_found(format!("Server {uid} was not found.")));
+        }
+        (CONSOLE_TARGET, TargetKind::Console, provider.uid)
+    } else {
+        let server = state
+            .store
+            .server(uid)
+            .await?
+            .filter(|s| s.agent_uid == Some(agent.uid))
+            .ok_or_else(|| ApiError::not_found(format!("Server {uid} was not found.")))?;
+        (server.uid, server.kind, server.organization_uid)
+    };
     let now = state.clock.now();
     let sampled_at = body.sampled_at.unwrap_or(now);
     if sampled_at > now + Duration::minutes(5) {
@@ -214,7 +231,10 @@ pub async fn report_usage(
 
     // Which organizations this server may report for: its own, and for a Cloud Connect site the
     // tenants inside the agent's organization.
-    let allowed: HashSet<Uuid> = if server.kind == TargetKind::CloudConnectSite {
+    let allowed: HashSet<Uuid> = if matches!(
+        server_kind,
+        TargetKind::CloudConnectSite | TargetKind::Console
+    ) {
         let orgs = state.store.organizations().await?;
         let root = agent.organization_uid;
         let mut set = HashSet::from([root]);
@@ -231,7 +251,7 @@ pub async fn report_usage(
         }
         set
     } else {
-        HashSet::from([server.organization_uid])
+        HashSet::from([server_org])
     };
 
     let mut seen = HashSet::new();
@@ -244,7 +264,7 @@ pub async fn report_usage(
                 format!("Unknown workload type {:?}.", line.workload_type),
             ));
         }
-        let organization = line.organization_uid.unwrap_or(server.organization_uid);
+        let organization = line.organization_uid.unwrap_or(server_org);
         if !allowed.contains(&organization) {
             return Err(ApiError::bad_property(
                 at("organizationUid"),
@@ -281,7 +301,7 @@ pub async fn report_usage(
             ));
         }
         samples.push(UsageSample {
-            server_uid: server.uid,
+            server_uid,
             organization_uid: organization,
             workload_type: line.workload_type.clone(),
             platform,

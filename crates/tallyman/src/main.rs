@@ -37,6 +37,14 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(StoreArgs),
+    /// Write a consistent copy of the SQLite database (safe while `serve` runs).
+    Backup {
+        /// The file to create; it must not exist yet.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Manage users who log in to the API.
     #[command(subcommand)]
     User(UserCommand),
@@ -215,8 +223,25 @@ fn init_logging() {
         .init();
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain of causes, one line, and no backtrace: this is for the operator.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     // Behave like other command-line tools when output is piped into `head`: end quietly.
     #[cfg(unix)]
     unsafe {
@@ -225,6 +250,7 @@ async fn main() -> anyhow::Result<()> {
     init_logging();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Backup { out, store } => backup(&store, &out).await,
         Command::Migrate(args) => {
             let store = open_store(&args).await?;
             tracing::info!(backend = store.backend(), "migrations applied");
@@ -471,6 +497,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     tallyman_http::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn backup(args: &StoreArgs, out: &std::path::Path) -> anyhow::Result<()> {
+    let resolved = args.resolve()?;
+    if !resolved.database_url.starts_with("sqlite:") {
+        bail!("backup copies SQLite databases; back up PostgreSQL with its own tools (pg_dump)");
+    }
+    if out.exists() {
+        bail!("{} already exists; choose a new file", out.display());
+    }
+    let store = tallyman_store::SqliteStore::connect(&resolved.database_url).await?;
+    store.migrate().await?;
+    let path = out
+        .to_str()
+        .context("the backup path must be valid UTF-8")?;
+    store.backup_to(path).await?;
+    println!(
+        "backed up {} to {}",
+        tallyman_store::redact_url(&resolved.database_url),
+        out.display()
+    );
     Ok(())
 }
 

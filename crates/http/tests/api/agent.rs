@@ -686,3 +686,59 @@ async fn an_invalid_license_state_turns_the_status_to_error() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn provider_agents_report_console_managed_agents() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let admin = app.admin_token().await;
+        let provider_agent = agent_of(&app, app.provider.uid).await;
+        let acme = company(&app).await;
+        let company_agent = agent_of(&app, acme.uid).await;
+        let console = Uuid::nil();
+        let sample = json!({"workloads": [
+            {"organizationUid": acme.uid, "workloadType": "VAC_Server_Agent", "platform": "Windows", "used": 4},
+            {"organizationUid": acme.uid, "workloadType": "VAC_Workstation_Agent", "platform": "Windows", "used": 10}
+        ]});
+        let r = post(
+            &app,
+            &provider_agent,
+            &format!("/servers/{console}/usage"),
+            &sample,
+        )
+        .await;
+        assert_eq!(json_of(r, 200).await["stored"], 2);
+        // A company's agent cannot speak for the console.
+        let r = post(
+            &app,
+            &company_agent,
+            &format!("/servers/{console}/usage"),
+            &sample,
+        )
+        .await;
+        assert_eq!(r.status(), 404);
+
+        let r = app
+            .get(
+                &format!(
+                    "/licensing/usage/organizations?serverType=VSPC&organizationUid={}",
+                    acme.uid
+                ),
+                &admin,
+            )
+            .await;
+        let body = json_of(r, 200).await;
+        let servers = &body["data"][0]["servers"];
+        assert_eq!(servers[0]["serverType"], "VSPC", "{body}");
+        assert_eq!(servers[0]["serverUid"], console.to_string());
+        // Default weights: 4 × 11 + 10 × 4.
+        let units: f64 = servers[0]["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["usedUnits"].as_f64().unwrap())
+            .sum();
+        assert_eq!(units, 84.0, "{backend:?}");
+        app.stop().await;
+    }
+}
