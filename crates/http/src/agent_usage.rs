@@ -235,21 +235,7 @@ pub async fn report_usage(
         server_kind,
         TargetKind::CloudConnectSite | TargetKind::Console
     ) {
-        let orgs = state.store.organizations().await?;
-        let root = agent.organization_uid;
-        let mut set = HashSet::from([root]);
-        loop {
-            let before = set.len();
-            for o in &orgs {
-                if o.parent_uid.is_some_and(|p| set.contains(&p)) {
-                    set.insert(o.uid);
-                }
-            }
-            if set.len() == before {
-                break;
-            }
-        }
-        set
+        crate::auth::subtree(&state.store.organizations().await?, agent.organization_uid)
     } else {
         HashSet::from([server_org])
     };

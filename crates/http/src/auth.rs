@@ -105,6 +105,23 @@ pub async fn issue_tokens(
     })
 }
 
+/// `root` and every organization below it in the provider → reseller → company tree.
+pub fn subtree(orgs: &[tallyman_store::Organization], root: Uuid) -> HashSet<Uuid> {
+    let mut inside = HashSet::from([root]);
+    // The tree is shallow; iterate to a fixed point so any depth is handled.
+    loop {
+        let before = inside.len();
+        for org in orgs {
+            if org.parent_uid.is_some_and(|p| inside.contains(&p)) {
+                inside.insert(org.uid);
+            }
+        }
+        if inside.len() == before {
+            return inside;
+        }
+    }
+}
+
 /// The authenticated user behind a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -153,22 +170,7 @@ impl Caller {
             return Ok(Scope::All);
         }
         let orgs = state.store.organizations().await?;
-        let mut seen: HashSet<Uuid> = HashSet::from([self.organization_uid]);
-        // The tree is shallow (provider → reseller → company); iterate to a fixed point so a
-        // deeper tree would still be handled.
-        loop {
-            let before = seen.len();
-            for org in &orgs {
-                if let Some(parent) = org.parent_uid {
-                    if seen.contains(&parent) {
-                        seen.insert(org.uid);
-                    }
-                }
-            }
-            if seen.len() == before {
-                break;
-            }
-        }
+        let seen = subtree(&orgs, self.organization_uid);
         Ok(Scope::Organizations(seen))
     }
 }

@@ -579,27 +579,7 @@ impl Store for PgStore {
         )
     }
     async fn insert_server(&self, server: &ManagedServer) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
-            "INSERT INTO managed_servers (uid, kind, name, organization_uid, agent_uid, \
-             created_at, last_seen_at, reported) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(server.uid)
-        .bind(server.kind.as_str())
-        .bind(&server.name)
-        .bind(server.organization_uid)
-        .bind(server.agent_uid)
-        .bind(server.created_at)
-        .bind(server.last_seen_at)
-        .bind(&server.reported)
-        .execute(&mut *tx)
-        .await;
-        map_insert(result, "server")?;
-        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.insert_servers(std::slice::from_ref(server)).await
     }
 
     async fn insert_servers(&self, servers: &[ManagedServer]) -> StoreResult<()> {

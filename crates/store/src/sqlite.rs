@@ -568,27 +568,7 @@ impl Store for SqliteStore {
         )
     }
     async fn insert_server(&self, server: &ManagedServer) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
-            "INSERT INTO managed_servers (uid, kind, name, organization_uid, agent_uid, \
-             created_at, last_seen_at, reported) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(server.uid.to_string())
-        .bind(server.kind.as_str())
-        .bind(&server.name)
-        .bind(server.organization_uid.to_string())
-        .bind(server.agent_uid.map(|u| u.to_string()))
-        .bind(micros(server.created_at))
-        .bind(server.last_seen_at.map(micros))
-        .bind(server.reported.to_string())
-        .execute(&mut *tx)
-        .await;
-        map_insert(result, "server")?;
-        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.insert_servers(std::slice::from_ref(server)).await
     }
 
     async fn insert_servers(&self, servers: &[ManagedServer]) -> StoreResult<()> {
