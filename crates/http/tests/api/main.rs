@@ -7,6 +7,7 @@ mod auth;
 mod common;
 mod envelope;
 mod licensing;
+mod multinode;
 mod openapi;
 mod paging;
 mod reports;
