@@ -98,6 +98,8 @@ pub struct AppState {
     pub list_cache: Arc<Mutex<HashMap<tallyman_store::TargetKind, crate::licensing::ListView>>>,
     /// Serializes rebuilds of `list_cache`.
     pub list_rebuild: Arc<tokio::sync::Mutex<()>>,
+    /// Request metrics, exposed on the metrics listener.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -118,6 +120,7 @@ impl AppState {
             slot_cache: Arc::default(),
             list_cache: Arc::default(),
             list_rebuild: Arc::default(),
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 
@@ -436,6 +439,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::record,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),

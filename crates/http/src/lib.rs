@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod licensing;
+pub mod metrics;
 pub mod openapi;
 pub mod portal;
 pub mod query;

@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// Start with a demo issuer key, an in-process portal and a seeded fleet (on an empty database).
     #[arg(long)]
     pub demo: bool,
+    /// Address of a separate listener serving Prometheus metrics at /metrics (off by default).
+    #[arg(long, env = "TALLYMAN_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// The config file. Every key is optional.
@@ -83,6 +86,7 @@ pub struct FileConfig {
     pub provider_name: Option<String>,
     pub trusted_keys: Option<Vec<PathBuf>>,
     pub portal_url: Option<String>,
+    pub metrics_listen: Option<String>,
 }
 
 impl FileConfig {

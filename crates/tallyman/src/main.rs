@@ -487,6 +487,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let metrics_listen = args.metrics_listen.clone().or(file.metrics_listen.clone());
+    if let Some(addr) = metrics_listen {
+        let metrics_listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+        tracing::info!(address = %metrics_listener.local_addr()?, "Prometheus metrics at /metrics");
+        let app = tallyman_http::metrics::router(state.metrics.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, app).await {
+                tracing::warn!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     // One machine-readable line on stdout, so scripts and tests can use --listen 127.0.0.1:0.
     println!("listening on {}", listener.local_addr()?);
     tracing::info!(
