@@ -202,18 +202,26 @@ fn bearer(parts: &Parts) -> Option<&str> {
 
 /// Resolves a live access token to its user, or explains why not.
 pub async fn authenticate(state: &AppState, token: &str, now: DateTime<Utc>) -> ApiResult<Caller> {
-    let record = state
+    let digest = token_digest(token);
+    // An access token from /token, or else an API key (sent the same way).
+    let (user_uid, read_only) = match state
         .store
-        .token(&token_digest(token))
+        .token(&digest)
         .await?
         .filter(|t| t.kind == TokenKind::Access)
-        .ok_or_else(|| ApiError::unauthorized("The access token is not valid."))?;
-    if record.expires_at <= now {
-        return Err(ApiError::unauthorized("The access token has expired."));
-    }
+    {
+        Some(record) if record.expires_at <= now => {
+            return Err(ApiError::unauthorized("The access token has expired."))
+        }
+        Some(record) => (record.user_uid, record.read_only),
+        None => match state.store.api_key(&digest).await? {
+            Some(key) => (key.user_uid, key.read_only),
+            None => return Err(ApiError::unauthorized("The access token is not valid.")),
+        },
+    };
     let user = state
         .store
-        .user(record.user_uid)
+        .user(user_uid)
         .await?
         .filter(|u| u.enabled)
         .ok_or_else(|| ApiError::unauthorized("The user of this token is disabled or gone."))?;
@@ -222,8 +230,15 @@ pub async fn authenticate(state: &AppState, token: &str, now: DateTime<Utc>) -> 
         name: user.name,
         role: user.role,
         organization_uid: user.organization_uid,
-        read_only: record.read_only,
+        read_only,
     })
+}
+
+/// A new API key: 48 random bytes, base64url (no dots, so it never looks like a JWT).
+pub fn new_api_key() -> String {
+    let mut bytes = [0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Middleware for every route except `/token`: authenticates the bearer token and enforces

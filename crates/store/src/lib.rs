@@ -78,6 +78,15 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_user_tokens(&self, user_uid: Uuid) -> StoreResult<u64>;
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
+    // --- API keys ---------------------------------------------------------------------------
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_key(&self, digest: &str) -> StoreResult<Option<ApiKey>>;
+    /// Keys of one user, oldest first.
+    async fn api_keys(&self, user_uid: Uuid) -> StoreResult<Vec<ApiKey>>;
+    /// Deletes a key; returns whether it existed.
+    async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool>;
+
     // --- failed logins ----------------------------------------------------------------------
 
     /// Records a failed login for `key` and returns the failures recorded since `since`.

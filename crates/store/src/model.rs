@@ -460,3 +460,26 @@ pub enum ReportWrite {
     /// The month's report is approved and stays as it is.
     KeptApproved(i64),
 }
+
+/// An API key: a bearer credential of a user that does not expire; revoked by deleting it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    /// SHA-256 of the key; the key itself is shown once and never stored.
+    pub digest: String,
+    pub user_uid: Uuid,
+    pub description: String,
+    pub read_only: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("user_uid", &self.user_uid)
+            .field("description", &self.description)
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}

@@ -130,6 +130,17 @@ fn report_from_row(row: &PgRow) -> StoreResult<ReportRecord> {
     })
 }
 
+fn api_key_from_row(row: &PgRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        digest: row.try_get("digest")?,
+        user_uid: row.try_get("user_uid")?,
+        description: row.try_get("description")?,
+        read_only: row.try_get("read_only")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 fn server_from_row(row: &PgRow) -> StoreResult<ManagedServer> {
     let kind: String = row.try_get("kind")?;
     Ok(ManagedServer {
@@ -340,6 +351,51 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?
             .rows_affected())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO api_keys (id, digest, user_uid, description, read_only, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(key.id)
+        .bind(&key.digest)
+        .bind(key.user_uid)
+        .bind(&key.description)
+        .bind(key.read_only)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "API key")
+    }
+
+    async fn api_key(&self, digest: &str) -> StoreResult<Option<ApiKey>> {
+        sqlx::query("SELECT * FROM api_keys WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(api_key_from_row)
+            .transpose()
+    }
+
+    async fn api_keys(&self, user_uid: Uuid) -> StoreResult<Vec<ApiKey>> {
+        sqlx::query("SELECT * FROM api_keys WHERE user_uid = $1 ORDER BY created_at, id")
+            .bind(user_uid)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(api_key_from_row)
+            .collect()
+    }
+
+    async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool> {
+        Ok(sqlx::query("DELETE FROM api_keys WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
     }
 
     async fn record_login_failure(

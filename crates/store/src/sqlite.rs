@@ -327,6 +327,51 @@ impl Store for SqliteStore {
             .rows_affected())
     }
 
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO api_keys (id, digest, user_uid, description, read_only, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key.id.to_string())
+        .bind(&key.digest)
+        .bind(key.user_uid.to_string())
+        .bind(&key.description)
+        .bind(key.read_only)
+        .bind(micros(key.created_at))
+        .execute(&self.pool)
+        .await;
+        map_insert(result, "API key")
+    }
+
+    async fn api_key(&self, digest: &str) -> StoreResult<Option<ApiKey>> {
+        sqlx::query("SELECT * FROM api_keys WHERE digest = ?")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(api_key_from_row)
+            .transpose()
+    }
+
+    async fn api_keys(&self, user_uid: Uuid) -> StoreResult<Vec<ApiKey>> {
+        sqlx::query("SELECT * FROM api_keys WHERE user_uid = ? ORDER BY created_at, id")
+            .bind(user_uid.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(api_key_from_row)
+            .collect()
+    }
+
+    async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool> {
+        Ok(sqlx::query("DELETE FROM api_keys WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
     async fn record_login_failure(
         &self,
         key: &str,
@@ -1176,6 +1221,17 @@ fn report_from_row(row: &SqliteRow) -> StoreResult<ReportRecord> {
         document: serde_json::from_str(&document)
             .map_err(|e| StoreError::Corrupt(format!("report document: {e}")))?,
         lines: None,
+    })
+}
+
+fn api_key_from_row(row: &SqliteRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: uid(row.try_get("id")?)?,
+        digest: row.try_get("digest")?,
+        user_uid: uid(row.try_get("user_uid")?)?,
+        description: row.try_get("description")?,
+        read_only: row.try_get("read_only")?,
+        created_at: from_micros(row.try_get("created_at")?)?,
     })
 }
 

@@ -114,6 +114,30 @@ enum UserCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Create an API key for a user (sent as `Authorization: Bearer KEY`); printed once.
+    ApiKey {
+        /// The user's login name.
+        name: String,
+        /// Only GET requests are allowed with this key.
+        #[arg(long)]
+        read_only: bool,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List a user's API keys (ids and descriptions, never the keys).
+    ApiKeys {
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete an API key by its id; requests with it are refused from then on.
+    DeleteApiKey {
+        id: Uuid,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -378,6 +402,61 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::License { command } => Ok(tallyman_license::cli::run_license(&command)?),
+        Command::User(UserCommand::ApiKey {
+            name,
+            read_only,
+            description,
+            store,
+        }) => {
+            let store = open_store(&store).await?;
+            let user = store
+                .user_by_name(&name)
+                .await?
+                .with_context(|| format!("no user named {name}"))?;
+            let key = tallyman_http::auth::new_api_key();
+            let record = tallyman_store::ApiKey {
+                id: Uuid::new_v4(),
+                digest: tallyman_http::auth::token_digest(&key),
+                user_uid: user.uid,
+                description,
+                read_only,
+                created_at: Utc::now(),
+            };
+            store.insert_api_key(&record).await?;
+            eprintln!("API key {} for {} (shown once):", record.id, user.name);
+            println!("{key}");
+            Ok(())
+        }
+        Command::User(UserCommand::ApiKeys { name, store }) => {
+            let store = open_store(&store).await?;
+            let user = store
+                .user_by_name(&name)
+                .await?
+                .with_context(|| format!("no user named {name}"))?;
+            for k in store.api_keys(user.uid).await? {
+                let access = if k.read_only {
+                    "read-only"
+                } else {
+                    "read-write"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.id,
+                    access,
+                    k.created_at.to_rfc3339(),
+                    k.description
+                );
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::DeleteApiKey { id, store }) => {
+            let store = open_store(&store).await?;
+            if !store.delete_api_key(id).await? {
+                bail!("there is no API key {id}");
+            }
+            println!("API key {id} deleted");
+            Ok(())
+        }
         Command::User(UserCommand::List { store }) => {
             let store = open_store(&store).await?;
             for u in store.users().await? {

@@ -374,3 +374,53 @@ async fn repeated_failed_logins_are_throttled_per_user_and_address() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn api_keys_authenticate_like_tokens_and_can_be_read_only_or_deleted() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let admin = app.store.user_by_name("admin").await.unwrap().unwrap();
+        let mut keys = Vec::new();
+        for read_only in [false, true] {
+            let key = tallyman_http::auth::new_api_key();
+            assert!(!key.contains('.'), "an API key never looks like a JWT");
+            let record = tallyman_store::ApiKey {
+                id: uuid::Uuid::new_v4(),
+                digest: tallyman_http::auth::token_digest(&key),
+                user_uid: admin.uid,
+                description: "integration".into(),
+                read_only,
+                created_at: chrono::Utc::now(),
+            };
+            app.store.insert_api_key(&record).await.unwrap();
+            keys.push((key, record.id));
+        }
+        let (rw, rw_id) = &keys[0];
+        let (ro, _) = &keys[1];
+        // Conventions case 12: a key lists licenses like a token does.
+        assert_eq!(app.get("/licensing/backupServers", rw).await.status(), 200);
+        assert_eq!(app.get("/licensing/backupServers", ro).await.status(), 200);
+        // Keys do not expire with the clock.
+        app.clock.advance(Duration::days(400));
+        assert_eq!(app.get("/about", rw).await.status(), 200);
+        // Case 13: a read-only key may not write.
+        let r = app
+            .http
+            .patch(app.url(&format!("/licensing/backupServers/{}", uuid::Uuid::new_v4())))
+            .bearer_auth(ro)
+            .json(&serde_json::json!([{"op": "replace", "path": "/autoUpdateEnabled", "value": true}]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_item(r, 403).await["type"], "security");
+        // A deleted key is refused.
+        assert!(app.store.delete_api_key(*rw_id).await.unwrap());
+        error_item(app.get("/about", rw).await, 401).await;
+        assert_eq!(
+            app.store.api_keys(admin.uid).await.unwrap().len(),
+            1,
+            "{backend:?}"
+        );
+        app.stop().await;
+    }
+}
