@@ -481,6 +481,28 @@ fn parse_report(fields: &Fields) -> ApiResult<ServerReport> {
         .amount("protectedUsers", MAX_PROTECTED_USERS as f64, true)?
         // Whole and within bounds, so the conversion is exact.
         .map(|n| n as u32);
+    let short_text = |name: &str, max: usize| -> ApiResult<Option<String>> {
+        match fields.string(name)?.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+                Err(ApiError::bad_property(
+                    name,
+                    format!("{name} must be at most {max} printable characters."),
+                ))
+            }
+            Some(v) => Ok(Some(v.to_string())),
+        }
+    };
+    let managed_by_enterprise_manager = match fields.get("managedByEnterpriseManager") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::bad_property(
+                "managedByEnterpriseManager",
+                "managedByEnterpriseManager must be true or false.",
+            ))
+        }
+    };
     Ok(ServerReport {
         license_state: Some(state),
         license_ids,
@@ -488,6 +510,9 @@ fn parse_report(fields: &Fields) -> ApiResult<ServerReport> {
         used_sockets: fields.amount("usedSockets", MAX_USED_SOCKETS, true)?,
         used_capacity: fields.amount("usedCapacity", MAX_USED_CAPACITY, false)?,
         protected_users,
+        installation_id: short_text("installationId", 128)?,
+        managed_by_enterprise_manager,
+        product_version: short_text("productVersion", 64)?,
     })
 }
 

@@ -17,7 +17,7 @@ use tallyman_store::{
 };
 use uuid::Uuid;
 
-use crate::licensing::{SlotDocument, CONSOLE_TARGET};
+use crate::licensing::{ServerReport, SlotDocument, CONSOLE_TARGET};
 
 /// A calendar month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -199,11 +199,26 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
         .and_then(|d| d.primary())
         .map(|f| f.claims.company.clone())
         .unwrap_or_else(|| provider.name.clone());
-    let mut servers: Vec<ServerInfo> = store
-        .servers(None)
-        .await?
+    let all_servers = store.servers(None).await?;
+    // Servers of one kind sharing an installation id are clones.
+    let mut installations: HashMap<(TargetKind, String), usize> = HashMap::new();
+    for s in &all_servers {
+        if let Some(id) = ServerReport::of(s).installation_id {
+            *installations.entry((s.kind, id)).or_default() += 1;
+        }
+    }
+    let mut servers: Vec<ServerInfo> = all_servers
         .into_iter()
-        .map(|s| ServerInfo {
+        .map(|s| {
+            let report = ServerReport::of(&s);
+            let cloned = report
+                .installation_id
+                .clone()
+                .is_some_and(|id| installations.get(&(s.kind, id)).copied().unwrap_or(0) > 1);
+            let unsupported = report.unsupported(s.kind);
+            (s, cloned, unsupported)
+        })
+        .map(|(s, cloned, unsupported)| ServerInfo {
             uid: s.uid,
             name: s.name,
             product: product_type(s.kind).into(),
@@ -211,8 +226,8 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
             license: licenses.get(&s.uid).and_then(license_ref),
             // A server registered after the month ended had nothing to report.
             collected: collected.contains(&s.uid) || s.created_at >= month.end(),
-            cloned: false,
-            unsupported: false,
+            cloned,
+            unsupported,
         })
         .collect();
     // Backup agents managed by the console report against the console itself.

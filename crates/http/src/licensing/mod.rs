@@ -154,9 +154,38 @@ pub struct ServerReport {
     pub used_capacity: Option<f64>,
     #[serde(default)]
     pub protected_users: Option<u32>,
+    /// The product's installation id; two servers sharing one are clones, left out of reports
+    /// until the id is regenerated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<String>,
+    /// Governed by Veeam Backup Enterprise Manager, which pushes its own license.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub managed_by_enterprise_manager: bool,
+    /// The product's version, e.g. `12.3.1.1139`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_version: Option<String>,
+}
+
+/// The oldest major version of each product whose usage reports can be trusted; older servers
+/// are listed as unsupported in reports instead of being counted.
+pub fn minimum_supported_major(kind: TargetKind) -> u32 {
+    match kind {
+        TargetKind::CloudConnectSite | TargetKind::BackupServer | TargetKind::VOneServer => 12,
+        TargetKind::Vb365Server => 7,
+        TargetKind::Console => 0,
+    }
 }
 
 impl ServerReport {
+    /// Whether the reported product version is older than the oldest supported one.
+    pub fn unsupported(&self, kind: TargetKind) -> bool {
+        self.product_version
+            .as_deref()
+            .and_then(|v| v.trim().split('.').next())
+            .and_then(|major| major.parse::<u32>().ok())
+            .is_some_and(|major| major < minimum_supported_major(kind))
+    }
+
     pub fn of(server: &ManagedServer) -> Self {
         serde_json::from_value(server.reported.clone()).unwrap_or_default()
     }
@@ -600,8 +629,15 @@ pub async fn install_verified(
     let now = state.clock.now();
     let incoming = terms_from_claims(&verified.claims);
     let current = target.doc.terms(target.product());
+    let install_target = InstallTarget {
+        product: target.product(),
+        managed_by_enterprise_manager: target
+            .server
+            .as_ref()
+            .is_some_and(|s| ServerReport::of(s).managed_by_enterprise_manager),
+    };
     let plan = check_install(
-        &InstallTarget::new(target.product()),
+        &install_target,
         &incoming,
         current.as_ref().filter(|_| !target.doc.community),
         now,

@@ -742,3 +742,105 @@ async fn provider_agents_report_console_managed_agents() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn clones_old_versions_and_enterprise_manager_are_reported_and_respected() {
+    use tallyman_http::reporting::{generate_month, Month};
+    use tallyman_http::Clock;
+
+    for backend in backends() {
+        let (app, key) = trusting_app(backend).await;
+        let admin = app.admin_token().await;
+        let acme = company(&app).await;
+        let agent = agent_of(&app, acme.uid).await;
+        let mut uids = Vec::new();
+        for name in ["vbr-a", "vbr-b", "vbr-old", "vbr-fine"] {
+            let r = post(
+                &app,
+                &agent,
+                "/servers",
+                &json!({"kind": "BackupServer", "name": name}),
+            )
+            .await;
+            uids.push(
+                json_of(r, 201).await["serverUid"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<Uuid>()
+                    .unwrap(),
+            );
+        }
+        let (a, b, old, fine) = (uids[0], uids[1], uids[2], uids[3]);
+        let beat = |installation: &str, version: &str| json!({"licenseState": "community", "licenseIds": [], "installationId": installation, "productVersion": version});
+        for (server, body) in [
+            (a, beat("INST-1", "12.3.1")),
+            (b, beat("INST-1", "12.3.1")),
+            (old, beat("INST-2", "11.0.1")),
+            (fine, beat("INST-3", "13.0.0")),
+        ] {
+            let r = heartbeat(&app, &agent, server, &body).await;
+            assert_eq!(r.status(), 200);
+        }
+        // Bad values are named.
+        let r = heartbeat(&app, &agent, a, &json!({"licenseState": "community", "licenseIds": [], "managedByEnterpriseManager": "yes"})).await;
+        let e = error_item(r, 400).await;
+        assert_eq!(e["propertyName"], "managedByEnterpriseManager");
+
+        // Last month's usage on all four.
+        let month = Month::of(app.clock.now()).previous();
+        for server in [a, b, old, fine] {
+            let r = post(
+                &app,
+                &agent,
+                &format!("/servers/{server}/usage"),
+                &json!({"sampledAt": month.start() + Duration::days(3), "workloads": [{"workloadType": "VBR_VM", "used": 10}]}),
+            )
+            .await;
+            assert_eq!(r.status(), 200);
+        }
+        generate_month(&app.store, month, app.clock.now(), &|_, _| {})
+            .await
+            .unwrap();
+        let r = app
+            .get(&format!("/licensing/reports/{month}"), &admin)
+            .await;
+        let reports = json_of(r, 200).await;
+        let report = &reports["data"][0];
+        let detail = &report["usageDetails"][0];
+        let mut cloned: Vec<String> = detail["clonedClientServers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        cloned.sort();
+        assert_eq!(cloned, ["vbr-a", "vbr-b"], "{backend:?}: {detail}");
+        assert_eq!(detail["unsupportedClientServers"], json!(["vbr-old"]));
+        // Only the healthy server is counted: 10 VMs × 11.
+        assert_eq!(report["reportSummary"]["totalPoints"], 110.0, "{report}");
+
+        // A server governed by Enterprise Manager refuses licenses installed here.
+        let r = heartbeat(&app, &agent, fine, &json!({"licenseState": "licensed", "licenseIds": [], "managedByEnterpriseManager": true})).await;
+        assert_eq!(r.status(), 200);
+        let (file, _) = vbr_license(&key);
+        let part = reqwest::multipart::Part::text(file).file_name("server.lic");
+        let r = app
+            .http
+            .put(app.url(&format!("/licensing/backupServers/{fine}")))
+            .bearer_auth(&admin)
+            .multipart(reqwest::multipart::Form::new().part("license", part))
+            .send()
+            .await
+            .unwrap();
+        let e = error_item(r, 400).await;
+        assert_eq!(e["code"], 1300);
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("Enterprise Manager"),
+            "{e}"
+        );
+        app.stop().await;
+    }
+}
