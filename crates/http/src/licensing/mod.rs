@@ -271,6 +271,8 @@ pub struct Target {
     pub doc: Arc<SlotDocument>,
     /// `terms()` computed once per request.
     terms: OnceLock<Option<LicenseTerms>>,
+    /// `evaluate()` for the instant it was first asked for (one instant per request).
+    evaluation: OnceLock<(DateTime<Utc>, Evaluation)>,
 }
 
 impl Target {
@@ -288,6 +290,7 @@ impl Target {
             slot,
             doc,
             terms: OnceLock::new(),
+            evaluation: OnceLock::new(),
         }
     }
 
@@ -314,6 +317,17 @@ impl Target {
 
     /// Status and message, computed from the stored license and the time now.
     pub fn evaluate(&self, now: DateTime<Utc>) -> Evaluation {
+        if let Some((at, evaluation)) = self.evaluation.get() {
+            if *at == now {
+                return evaluation.clone();
+            }
+        }
+        let evaluation = self.compute_evaluation(now);
+        let _ = self.evaluation.set((now, evaluation.clone()));
+        evaluation
+    }
+
+    fn compute_evaluation(&self, now: DateTime<Utc>) -> Evaluation {
         let report = self
             .server
             .as_ref()
