@@ -235,12 +235,7 @@ impl Resource for SingleLicenseReportSettings {
 /// otherwise.
 async fn owner_of(state: &AppState, caller: &Caller) -> ApiResult<Uuid> {
     if caller.role.organization_type() == OrganizationType::Provider {
-        return Ok(state
-            .store
-            .provider()
-            .await?
-            .ok_or_else(|| ApiError::internal("the provider organization is missing"))?
-            .uid);
+        return owner_of_provider(state).await;
     }
     Ok(caller.organization_uid)
 }

@@ -78,86 +78,7 @@ pub async fn install<R>(
     Ok(respond(state, &fresh, &select))
 }
 
-/// Properties of the resource that exist but cannot be written, for clear patch errors.
-fn readable(kind: TargetKind) -> &'static [&'static str] {
-    match kind {
-        TargetKind::CloudConnectSite => &[
-            "siteUid",
-            "edition",
-            "monitoring",
-            "packages",
-            "company",
-            "email",
-            "contactPerson",
-            "expirationDate",
-            "supportExpirationDate",
-            "licenseIds",
-            "supportIds",
-            "sectionTypes",
-            "status",
-            "cloudConnect",
-            "units",
-            "usedUnits",
-            "unitType",
-            "type",
-        ],
-        TargetKind::BackupServer => &[
-            "backupServerUid",
-            "edition",
-            "monitoring",
-            "packages",
-            "company",
-            "email",
-            "contactPerson",
-            "expirationDate",
-            "supportExpirationDate",
-            "licenseIds",
-            "supportIds",
-            "sectionTypes",
-            "status",
-            "cloudConnect",
-            "sockets",
-            "usedSockets",
-            "capacity",
-            "usedCapacity",
-            "units",
-            "usedUnits",
-            "unitType",
-            "type",
-        ],
-        TargetKind::VOneServer => &[
-            "vOneServerUid",
-            "company",
-            "email",
-            "expirationDate",
-            "supportExpirationDate",
-            "licenseId",
-            "supportId",
-            "status",
-            "statusMessage",
-            "units",
-            "usedUnits",
-            "unitType",
-            "type",
-        ],
-        TargetKind::Vb365Server => &[
-            "vb365ServerUid",
-            "company",
-            "email",
-            "expirationDate",
-            "supportExpirationDate",
-            "licenseId",
-            "supportId",
-            "status",
-            "licensedUsers",
-            "protectedUsers",
-            "type",
-        ],
-        TargetKind::Console => &[],
-    }
-}
-
-pub async fn patch<R>(
+pub async fn patch<R: Resource>(
     state: &AppState,
     caller: &Caller,
     kind: TargetKind,
@@ -169,7 +90,9 @@ pub async fn patch<R>(
     caller.require(roles)?;
     let target = load_target(state, caller, kind, uid).await?;
     let current = target.doc.auto_update_enabled;
-    let wanted = apply_flag_patch(ops, "autoUpdateEnabled", readable(kind), current)?;
+    // Every other property of the resource exists but is read-only.
+    let readable: Vec<&str> = R::schema().paths().map(|(path, _)| path).collect();
+    let wanted = apply_flag_patch(ops, "autoUpdateEnabled", &readable, current)?;
     if wanted == current {
         return Ok(respond(state, &target, &select));
     }
