@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
-use crate::licensing::{SlotDocument, CONSOLE_TARGET};
+use crate::licensing::CONSOLE_TARGET;
 use crate::openapi::ListOf;
 use crate::query::{CollectionParams, CollectionQuery, Resource};
 use crate::reporting::{self, product_type, Month};
@@ -217,19 +217,13 @@ pub async fn get_organizations_license_usage(
         TargetKind::VOneServer,
         TargetKind::Vb365Server,
     ] {
-        for slot in state.store.license_slots(kind).await? {
-            if let Some(f) = SlotDocument::from_slot(Some(&slot))
-                .ok()
-                .and_then(|d| d.primary().cloned())
-            {
+        for (uid, (_, doc)) in crate::licensing::slot_documents(&state, kind).await? {
+            if let Some(f) = doc.primary() {
                 let unit = match f.claims.unit_type {
                     Some(tallyman_license::UnitType::Instances) => "Instances",
                     _ => "Points",
                 };
-                editions.insert(
-                    slot.target_uid,
-                    (f.claims.edition.clone(), unit.to_string()),
-                );
+                editions.insert(uid, (f.claims.edition.clone(), unit.to_string()));
             }
         }
     }

@@ -411,75 +411,91 @@ pub fn cached_doc(state: &AppState, slot: Option<&LicenseSlot>) -> ApiResult<Arc
 /// Every target of one kind, whoever owns it.
 pub async fn load_all_targets(state: &AppState, kind: TargetKind) -> ApiResult<Vec<Target>> {
     let servers = state.store.servers(Some(kind)).await?;
-    let revisions: HashMap<Uuid, (i64, DateTime<Utc>)> = state
-        .store
-        .license_slot_revisions(kind)
-        .await?
+    let mut docs = slot_documents(state, kind).await?;
+    Ok(servers
         .into_iter()
-        .map(|(uid, rev, at)| (uid, (rev, at)))
-        .collect();
-    let cached: HashMap<Uuid, Arc<SlotDocument>> = match state.slot_cache.read() {
-        Ok(cache) => revisions
-            .iter()
-            .filter_map(|(uid, (rev, _))| {
-                cache
-                    .get(uid)
-                    .filter(|(r, _)| r == rev)
-                    .map(|(_, d)| (*uid, d.clone()))
-            })
-            .collect(),
-        Err(_) => HashMap::new(),
-    };
-    // Many misses (a cold cache): read every document of the kind in one query.
-    let misses = revisions.len() - cached.len();
-    let mut fetched: HashMap<Uuid, LicenseSlot> = if misses > 64 {
-        state
-            .store
-            .license_slots(kind)
-            .await?
-            .into_iter()
-            .map(|s| (s.target_uid, s))
-            .collect()
-    } else {
-        HashMap::new()
-    };
-    let mut targets = Vec::with_capacity(servers.len());
-    for server in servers {
-        let Some(&(revision, updated_at)) = revisions.get(&server.uid) else {
-            targets.push(Target::new(
+        .map(|server| match docs.remove(&server.uid) {
+            Some((slot, doc)) => Target::new(kind, server.uid, Some(server), Some(slot), doc),
+            None => Target::new(
                 kind,
                 server.uid,
                 Some(server),
                 None,
                 Arc::new(SlotDocument::default()),
-            ));
-            continue;
-        };
-        if let Some(doc) = cached.get(&server.uid) {
-            let slot = LicenseSlot {
-                target_uid: server.uid,
-                kind,
-                document: Value::Null,
-                revision,
-                updated_at,
-            };
-            targets.push(Target::new(
-                kind,
-                server.uid,
-                Some(server),
-                Some(slot),
-                doc.clone(),
-            ));
-            continue;
+            ),
+        })
+        .collect())
+}
+
+/// Every license slot of one kind with its parsed document. Only the revisions are read in bulk;
+/// documents come from the cache, and changed ones from the database (all in one query when the
+/// cache is cold). The returned slots carry a `null` document: the parsed one is beside them.
+pub async fn slot_documents(
+    state: &AppState,
+    kind: TargetKind,
+) -> ApiResult<HashMap<Uuid, (LicenseSlot, Arc<SlotDocument>)>> {
+    let revisions = state.store.license_slot_revisions(kind).await?;
+    let mut out = HashMap::with_capacity(revisions.len());
+    let mut missing = Vec::new();
+    {
+        // The read guard ends here, before `cached_doc` takes the write lock below.
+        let cache = state.slot_cache.read().ok();
+        for (uid, revision, updated_at) in revisions {
+            let hit = cache.as_ref().and_then(|c| {
+                c.get(&uid)
+                    .filter(|(r, _)| *r == revision)
+                    .map(|(_, d)| d.clone())
+            });
+            match hit {
+                Some(doc) => {
+                    let slot = LicenseSlot {
+                        target_uid: uid,
+                        kind,
+                        document: Value::Null,
+                        revision,
+                        updated_at,
+                    };
+                    out.insert(uid, (slot, doc));
+                }
+                None => missing.push(uid),
+            }
         }
-        let slot = match fetched.remove(&server.uid) {
-            Some(slot) => Some(slot),
-            None => state.store.license_slot(server.uid).await?,
-        };
-        let doc = cached_doc(state, slot.as_ref())?;
-        targets.push(Target::new(kind, server.uid, Some(server), slot, doc));
     }
-    Ok(targets)
+    if missing.len() > 64 {
+        for slot in state.store.license_slots(kind).await? {
+            if out.contains_key(&slot.target_uid) {
+                continue;
+            }
+            let doc = cached_doc(state, Some(&slot))?;
+            out.insert(
+                slot.target_uid,
+                (
+                    LicenseSlot {
+                        document: Value::Null,
+                        ..slot
+                    },
+                    doc,
+                ),
+            );
+        }
+    } else {
+        for uid in missing {
+            if let Some(slot) = state.store.license_slot(uid).await? {
+                let doc = cached_doc(state, Some(&slot))?;
+                out.insert(
+                    uid,
+                    (
+                        LicenseSlot {
+                            document: Value::Null,
+                            ..slot
+                        },
+                        doc,
+                    ),
+                );
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Every target of one kind rendered as its resource, with the organization that owns it,
