@@ -16,9 +16,10 @@ use chrono::{Duration as ChronoDuration, Utc};
 use clap::{Parser, Subcommand};
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use tallyman_http::auth::hash_password;
-use tallyman_http::licensing::{InstalledFile, SlotDocument, CONSOLE_TARGET};
-use tallyman_http::reporting::{generate_month, Month};
+use tallyman_app::credentials::hash_password;
+use tallyman_app::reports::generate_month;
+use tallyman_app::Month;
+use tallyman_app::{InstalledFile, SlotDocument, CONSOLE_TARGET};
 use tallyman_http::{AppState, HttpConfig, SystemClock};
 use tallyman_license::{
     default_claims, issue, verify, IssuerKey, LicenseType, Product, TrustStore,

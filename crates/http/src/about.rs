@@ -11,6 +11,10 @@ use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorResponse};
 use crate::wire::Single;
 use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::tracked_operation;
 
 /// `9.1.0.<build>`, with build = major·10000 + minor·100 + patch of Tallyman's version.
 pub fn server_version() -> String {
@@ -36,6 +40,11 @@ pub struct About {
     pub windows_management_agent_version: String,
     pub linux_management_agent_version: String,
     pub mac_management_agent_version: String,
+}
+
+/// This module's operations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(tracked_operation(routes!(get_about_information)))
 }
 
 #[utoipa::path(

@@ -32,8 +32,8 @@ use uuid::Uuid;
 use crate::auth::{new_token, token_digest};
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{parse_uid, JsonBody};
-use crate::licensing::{save, ServerReport, SlotDocument, Target};
 use crate::AppState;
+use tallyman_app::{ServerReport, SlotDocument, Target};
 
 /// Longest agent or server name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 256;
@@ -209,22 +209,9 @@ async fn owned_server(state: &AppState, agent: &Agent, raw: &str) -> ApiResult<M
         .ok_or_else(|| ApiError::not_found(format!("Server {uid} was not found.")))
 }
 
-/// The server with what is installed on it, as the licensing code sees a target.
-async fn target_of(state: &AppState, server: ManagedServer) -> ApiResult<Target> {
-    let slot = state.store.license_slot(server.uid).await?;
-    let doc = crate::licensing::cached_doc(state, slot.as_ref())?;
-    Ok(Target::new(
-        server.kind,
-        server.uid,
-        Some(server),
-        slot,
-        doc,
-    ))
-}
-
 /// The revision agents see: the license slot's revision, 0 while nothing was ever installed.
 fn revision_of(target: &Target) -> i64 {
-    target.slot.as_ref().map_or(0, |s| s.revision)
+    target.revision.unwrap_or(0)
 }
 
 // --- POST /enroll ---------------------------------------------------------------------------
@@ -533,7 +520,7 @@ pub async fn heartbeat(
         .record_server_report(server.uid, &reported, now)
         .await?;
     state.store.touch_agent(agent.uid, now).await?;
-    let target = target_of(&state, server).await?;
+    let target = state.target_of(server).await?;
     Ok(json_response(
         StatusCode::OK,
         &HeartbeatAnswer {
@@ -570,7 +557,7 @@ pub async fn get_license(
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
     let server = owned_server(&state, &agent, &raw).await?;
-    let target = target_of(&state, server).await?;
+    let target = state.target_of(server).await?;
     let delivery = Delivery {
         revision: revision_of(&target),
         pending: target.doc.pending_delivery,
@@ -688,7 +675,7 @@ pub async fn ack_license(
 ) -> ApiResult<Response> {
     let server = owned_server(&state, &agent, &raw).await?;
     let ack = parse_ack(&Fields::of(body)?)?;
-    let target = target_of(&state, server.clone()).await?;
+    let target = state.target_of(server).await?;
     let current = revision_of(&target);
 
     if ack.revision != current {
@@ -707,7 +694,7 @@ pub async fn ack_license(
         )));
     }
 
-    if target.slot.is_none() {
+    if target.revision.is_none() {
         // Revision 0: nothing was ever installed, so there is nothing to confirm or record.
         if ack.status == AckStatus::Failed {
             tracing::warn!(server = %target.uid, agent = %agent.uid, message = ?ack.message,
@@ -733,7 +720,9 @@ pub async fn ack_license(
     if let (Some(message), Some(map)) = (&ack.message, detail.as_object_mut()) {
         map.insert("message".into(), Value::String(message.clone()));
     }
-    save(&state, &target, &doc, &actor(&agent), ACK_ACTION, detail).await?;
+    let fresh = state
+        .save(&target, doc, &actor(&agent), ACK_ACTION, detail)
+        .await?;
     match ack.status {
         AckStatus::Applied => tracing::info!(
             server = %target.uid, agent = %agent.uid, revision = ack.revision,
@@ -744,6 +733,5 @@ pub async fn ack_license(
             message = ?ack.message, "agent could not apply the license"
         ),
     }
-    let fresh = target_of(&state, server).await?;
     Ok(ack_answer(&fresh))
 }

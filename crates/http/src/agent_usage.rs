@@ -22,8 +22,8 @@ use uuid::Uuid;
 use crate::agent::AgentCaller;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::extract::{parse_uid, JsonBody};
-use crate::licensing::CONSOLE_TARGET;
 use crate::AppState;
+use tallyman_app::CONSOLE_TARGET;
 
 /// Workload types a sample may carry (the report's `workloadType` values).
 pub const WORKLOAD_TYPES: [&str; 28] = [
@@ -235,7 +235,7 @@ pub async fn report_usage(
         server_kind,
         TargetKind::CloudConnectSite | TargetKind::Console
     ) {
-        crate::auth::subtree(&state.store.organizations().await?, agent.organization_uid)
+        tallyman_app::tenancy::subtree(&state.store.organizations().await?, agent.organization_uid)
     } else {
         HashSet::from([server_org])
     };

@@ -1,148 +1,38 @@
-//! The application: shared state, the router with its layers, and `serve`, which takes a bound
-//! listener and a shutdown signal so tests can start the real server on port 0.
+//! The router with its layers, and `serve`, which takes a bound listener and a shutdown signal
+//! so tests can start the real server on port 0. The routes themselves are in `routes`.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put, MethodRouter};
-use axum::Router;
-use chrono::{DateTime, Duration, Utc};
-use tallyman_license::TrustStore;
-use tallyman_store::Store;
+use axum::routing::{get, MethodRouter};
+use axum::{Extension, Router};
 use tokio::net::TcpListener;
-use tokio::task::AbortHandle;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::trace::TraceLayer;
-use uuid::Uuid;
 
-use crate::clock::Clock;
+use crate::async_actions::TrackedOperation;
 use crate::error::ApiError;
-use crate::licensing::{
-    backup_servers as bs, console, sites, vb365_servers as vb365, vone_servers as vone,
-};
-use crate::portal::LicensePortal;
-use crate::{about, agent, async_actions, auth, openapi, reports, token, usage, users};
+use crate::{agent, async_actions, auth, openapi, routes, AppState};
 
-/// HTTP-layer settings. `serve` builds them from flags, environment and the config file.
-#[derive(Debug, Clone)]
-pub struct HttpConfig {
-    /// Largest request body accepted; larger ones get 413.
-    pub body_limit: usize,
-    /// How long an async-capable operation may run before the caller gets 202.
-    pub async_budget: Duration,
-    /// Answer every async-capable operation with 202 (for testing client polling loops).
-    pub force_async: bool,
-    /// How long a successful action's result (and its idempotency record) is kept.
-    pub result_retention: Duration,
-    /// How long a failed or cancelled action's result is kept.
-    pub failure_retention: Duration,
-    pub access_token_ttl: Duration,
-    pub refresh_token_ttl: Duration,
-    /// Failed logins per (user name, address) within `login_window` before 429.
-    pub login_max_failures: u32,
-    pub login_window: Duration,
-    /// Largest page a collection returns (`limit` upper bound).
-    pub max_page_size: usize,
-    /// Base URL clients reach this server at, for `Location` headers; the request's Host
-    /// header is used when unset.
-    pub public_url: Option<String>,
-    /// Day of the month from which reports still waiting for approval are finalized
-    /// automatically.
-    pub report_finalize_day: u32,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            body_limit: 4 * 1024 * 1024,
-            async_budget: Duration::seconds(30),
-            force_async: false,
-            result_retention: Duration::minutes(5),
-            failure_retention: Duration::hours(1),
-            access_token_ttl: auth::default_access_ttl(),
-            refresh_token_ttl: auth::default_refresh_ttl(),
-            login_max_failures: 5,
-            login_window: Duration::minutes(15),
-            max_page_size: 500,
-            public_url: None,
-            report_finalize_day: 3,
-        }
-    }
-}
-
-/// Everything handlers share, passed through axum's `State`.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub config: Arc<HttpConfig>,
-    /// Installation id and date, for `/about`.
-    pub installation: (Uuid, DateTime<Utc>),
-    /// Actions still running on this node, so a cancel can stop them.
-    pub running: Arc<Mutex<HashMap<(Uuid, Uuid), AbortHandle>>>,
-    /// Issuer keys whose license files this server accepts.
-    pub trust: Arc<RwLock<TrustStore>>,
-    /// Where `update` asks for newer license files; `None` when no portal is configured.
-    pub portal: Option<Arc<dyn LicensePortal>>,
-    /// Parsed license slot documents by target and revision (see `licensing::cached_doc`).
-    pub slot_cache: Arc<RwLock<HashMap<Uuid, (i64, Arc<crate::licensing::SlotDocument>)>>>,
-    /// Rendered license lists by kind (see `licensing::rendered_list`).
-    pub list_cache: Arc<Mutex<HashMap<tallyman_store::TargetKind, crate::licensing::ListView>>>,
-    /// Serializes rebuilds of `list_cache`.
-    pub list_rebuild: Arc<tokio::sync::Mutex<()>>,
-    /// Request metrics, exposed on the metrics listener.
-    pub metrics: crate::metrics::Metrics,
-}
-
-impl AppState {
-    pub async fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        config: HttpConfig,
-    ) -> anyhow::Result<Self> {
-        let installation = store.installation(clock.now()).await?;
-        Ok(Self {
-            store,
-            clock,
-            config: Arc::new(config),
-            installation,
-            running: Arc::default(),
-            trust: Arc::new(RwLock::new(TrustStore::new())),
-            portal: None,
-            slot_cache: Arc::default(),
-            list_cache: Arc::default(),
-            list_rebuild: Arc::default(),
-            metrics: crate::metrics::Metrics::default(),
-        })
-    }
-
-    pub fn with_trust(mut self, trust: TrustStore) -> Self {
-        self.trust = Arc::new(RwLock::new(trust));
-        self
-    }
-
-    pub fn with_portal(mut self, portal: Arc<dyn LicensePortal>) -> Self {
-        self.portal = Some(portal);
-        self
-    }
-}
-
-/// Wraps an operation so it can become an async action and honours `X-Request-id`.
+/// Wraps a route so it can become an async action and honours `X-Request-id`, recorded under
+/// `operation_id`. The API's own operations get this from their annotations (see `routes`);
+/// this is for routes added from outside, through [`router_with`].
 pub fn tracked(
     state: &AppState,
     operation_id: &'static str,
     route: MethodRouter<AppState>,
 ) -> MethodRouter<AppState> {
     route.route_layer(middleware::from_fn_with_state(
-        (state.clone(), operation_id),
+        TrackedOperation {
+            state: Some(state.clone()),
+            operation_id: operation_id.into(),
+        },
         async_actions::track,
     ))
 }
@@ -154,278 +44,15 @@ pub fn router(state: AppState) -> Router {
 /// The router with `extra` routes mounted under `/api/v3` behind authentication, for
 /// embedding Tallyman's API in tests or tools.
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
-    let authenticated = Router::new()
-        .route(
-            "/about",
-            tracked(
-                &state,
-                "GetAboutInformation",
-                get(about::get_about_information),
-            ),
-        )
-        .route("/asyncActions", get(async_actions::get_async_actions_info))
-        .route(
-            "/asyncActions/config",
-            get(async_actions::get_async_actions_config),
-        )
-        .route(
-            "/asyncActions/{actionId}",
-            get(async_actions::get_async_action_info).delete(async_actions::cancel_async_action),
-        )
-        .route(
-            "/asyncActions/{actionId}/requestData",
-            put(async_actions::attach_request_data_to_async_action),
-        )
-        .route(
-            "/asyncActions/{actionId}/result",
-            get(async_actions::get_async_action_result)
-                .delete(async_actions::clear_async_action_result),
-        )
-        .route(
-            "/users/{userUid}/tokens",
-            tracked(
-                &state,
-                "RevokeAuthenticationToken",
-                delete(users::revoke_authentication_token),
-            ),
-        )
-        .route(
-            "/licensing/sites",
-            tracked(&state, "GetSiteLicenses", get(sites::get_site_licenses)),
-        )
-        .route(
-            "/licensing/sites/{siteUid}",
-            tracked(&state, "GetSiteLicense", get(sites::get_site_license))
-                .merge(tracked(
-                    &state,
-                    "InstallSiteLicense",
-                    put(sites::install_site_license),
-                ))
-                .merge(tracked(
-                    &state,
-                    "PatchSiteLicense",
-                    patch(sites::patch_site_license),
-                )),
-        )
-        .route(
-            "/licensing/sites/{siteUid}/update",
-            tracked(
-                &state,
-                "UpdateSiteLicense",
-                post(sites::update_site_license),
-            ),
-        )
-        .route(
-            "/licensing/backupServers",
-            tracked(
-                &state,
-                "GetBackupServersLicenses",
-                get(bs::get_backup_servers_licenses),
-            ),
-        )
-        .route(
-            "/licensing/backupServers/{backupServerUid}",
-            tracked(
-                &state,
-                "GetBackupServerLicense",
-                get(bs::get_backup_server_license),
-            )
-            .merge(tracked(
-                &state,
-                "InstallBackupServerLicense",
-                put(bs::install_backup_server_license),
-            ))
-            .merge(tracked(
-                &state,
-                "DeleteBackupServerLicense",
-                delete(bs::delete_backup_server_license),
-            ))
-            .merge(tracked(
-                &state,
-                "PatchBackupServerLicense",
-                patch(bs::patch_backup_server_license),
-            )),
-        )
-        .route(
-            "/licensing/backupServers/{backupServerUid}/update",
-            tracked(
-                &state,
-                "UpdateBackupServerLicense",
-                post(bs::update_backup_server_license),
-            ),
-        )
-        .route(
-            "/licensing/voneServers",
-            tracked(
-                &state,
-                "GetVOneServersLicenses",
-                get(vone::get_v_one_servers_licenses),
-            ),
-        )
-        .route(
-            "/licensing/voneServers/{vOneServerUid}",
-            tracked(
-                &state,
-                "GetVOneServerLicense",
-                get(vone::get_v_one_server_license),
-            )
-            .merge(tracked(
-                &state,
-                "InstallVOneServerLicense",
-                put(vone::install_v_one_server_license),
-            ))
-            .merge(tracked(
-                &state,
-                "DeleteVOneServerLicense",
-                delete(vone::delete_v_one_server_license),
-            ))
-            .merge(tracked(
-                &state,
-                "PatchVOneServerLicense",
-                patch(vone::patch_v_one_server_license),
-            )),
-        )
-        .route(
-            "/licensing/voneServers/{vOneServerUid}/update",
-            tracked(
-                &state,
-                "UpdateVOneServerLicense",
-                post(vone::update_v_one_server_license),
-            ),
-        )
-        .route(
-            "/licensing/vb365Servers",
-            tracked(
-                &state,
-                "GetVb365ServersLicenses",
-                get(vb365::get_vb365_servers_licenses),
-            ),
-        )
-        .route(
-            "/licensing/vb365Servers/{vb365ServerUid}",
-            tracked(
-                &state,
-                "GetVb365ServerLicense",
-                get(vb365::get_vb365_server_license),
-            )
-            .merge(tracked(
-                &state,
-                "InstallVb365ServerLicense",
-                put(vb365::install_vb365_server_license),
-            ))
-            .merge(tracked(
-                &state,
-                "PatchVb365ServerLicense",
-                patch(vb365::patch_vb365_server_license),
-            )),
-        )
-        .route(
-            "/licensing/vb365Servers/{vb365ServerUid}/update",
-            tracked(
-                &state,
-                "UpdateVb365ServerLicense",
-                post(vb365::update_vb365_server_license),
-            ),
-        )
-        .route(
-            "/licensing/console",
-            tracked(
-                &state,
-                "GetConsoleLicenseInformation",
-                get(console::get_console_license_information),
-            )
-            .merge(tracked(
-                &state,
-                "InstallConsoleLicense",
-                put(console::install_console_license),
-            )),
-        )
-        .route(
-            "/licensing/console/update",
-            tracked(
-                &state,
-                "UpdateConsoleLicense",
-                post(console::update_console_license),
-            ),
-        )
-        .route(
-            "/licensing/console/settings",
-            tracked(
-                &state,
-                "GetConsoleLicenseSettings",
-                get(console::get_console_license_settings),
-            ),
-        )
-        .route(
-            "/licensing/reports",
-            tracked(
-                &state,
-                "GetLicensingReports",
-                get(reports::get_licensing_reports),
-            ),
-        )
-        .route(
-            "/licensing/reports/latest",
-            tracked(
-                &state,
-                "GetLatestLicensingReports",
-                get(reports::get_latest_licensing_reports),
-            ),
-        )
-        .route(
-            "/licensing/reports/finalization",
-            tracked(
-                &state,
-                "FinalizeLicensingReports",
-                post(reports::finalize_licensing_reports),
-            ),
-        )
-        .route(
-            "/licensing/reports/settings",
-            tracked(
-                &state,
-                "GetLicensingReportsSettings",
-                get(reports::get_licensing_reports_settings),
-            )
-            .merge(tracked(
-                &state,
-                "PatchLicensingReportsSettings",
-                patch(reports::patch_licensing_reports_settings),
-            )),
-        )
-        .route(
-            "/licensing/reports/{date}",
-            tracked(
-                &state,
-                "GetLicensingReportsForDate",
-                get(reports::get_licensing_reports_for_date),
-            ),
-        )
-        .route(
-            "/licensing/reports/{id}/csv",
-            tracked(
-                &state,
-                "DownloadLicensingReportCsv",
-                get(reports::download_licensing_report_csv),
-            ),
-        )
-        .route(
-            "/licensing/usage/organizations",
-            tracked(
-                &state,
-                "GetOrganizationsLicenseUsage",
-                get(usage::get_organizations_license_usage),
-            ),
-        )
+    let (authenticated, _) = routes::api_routes().split_for_parts();
+    let authenticated = authenticated
         .merge(extra)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
         ));
-
-    let public = Router::new()
-        .route("/token", post(token::o_auth_2_issue_token))
-        .route("/openapi.json", get(openapi::serve_openapi));
+    let (public, _) = routes::public_routes().split_for_parts();
+    let public = public.route("/openapi.json", get(openapi::serve_openapi));
 
     let limit = state.config.body_limit;
     Router::new()
@@ -439,6 +66,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Tracked operations find the application state here.
+        .layer(Extension(state.clone()))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             crate::metrics::record,
@@ -525,9 +154,11 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let janitor = spawn_janitor(state.clone());
-    let monthly =
-        crate::jobs::spawn_monthly_reports(state.clone(), state.config.report_finalize_day);
-    let auto_update = crate::jobs::spawn_auto_update(state);
+    let monthly = tallyman_app::jobs::spawn_monthly_reports(
+        state.app.clone(),
+        state.config.report_finalize_day,
+    );
+    let auto_update = tallyman_app::jobs::spawn_auto_update(state.app.clone());
     // Trailing slashes are trimmed before routing, so `/x/` and `/x` are the same resource
     // (no redirects: some clients refuse to follow them).
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);

@@ -11,6 +11,7 @@
 //! The seven `/asyncActions` endpoints read and manage those records.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use axum::body::{Body, Bytes};
@@ -315,14 +316,29 @@ async fn finish(state: &AppState, user: Uuid, id: Uuid, stored: &StoredResponse)
     }
 }
 
+/// The operation a [`track`] layer wraps: its `operationId`, recorded as the action name, and
+/// the application state when the layer was built with one (otherwise the state the router
+/// put in the request's extensions).
+#[derive(Clone)]
+pub struct TrackedOperation {
+    pub state: Option<AppState>,
+    pub operation_id: Arc<str>,
+}
+
 /// Per-route middleware making an operation async-capable and idempotent.
-/// The state carries the operation's `operationId`, recorded as the action name.
 pub async fn track(
-    State((state, action_name)): State<(AppState, &'static str)>,
+    State(operation): State<TrackedOperation>,
     request: Request,
     next: Next,
 ) -> Response {
-    match track_inner(state, action_name, request, next).await {
+    let state = operation
+        .state
+        .or_else(|| request.extensions().get::<AppState>().cloned());
+    let Some(state) = state else {
+        return ApiError::internal("the router did not provide the application state")
+            .into_response();
+    };
+    match track_inner(state, &operation.operation_id, request, next).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -330,7 +346,7 @@ pub async fn track(
 
 async fn track_inner(
     state: AppState,
-    action_name: &'static str,
+    action_name: &str,
     request: Request,
     next: Next,
 ) -> ApiResult<Response> {
@@ -484,6 +500,20 @@ fn stored_errors(record: &ActionRecord) -> Option<Value> {
         .ok()
         .and_then(|v| v.get("errors").cloned())
         .filter(Value::is_array)
+}
+
+/// The `/asyncActions` operations. They are not themselves tracked: polling an action must
+/// never become another action.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(get_async_actions_info))
+        .routes(routes!(get_async_actions_config))
+        .routes(routes!(get_async_action_info))
+        .routes(routes!(cancel_async_action))
+        .routes(routes!(attach_request_data_to_async_action))
+        .routes(routes!(get_async_action_result))
+        .routes(routes!(clear_async_action_result))
 }
 
 #[utoipa::path(

@@ -2,63 +2,22 @@
 //! as SHA-256 digests), the middleware that turns `Authorization: Bearer …` into a [`Caller`],
 //! role checks against each operation's admitted roles, and the caller's tenant scope.
 
-use std::collections::HashSet;
-
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-use tallyman_store::{OrganizationType, Role, TokenKind, TokenRecord, User};
+use tallyman_store::{Role, TokenKind, TokenRecord, User};
 use uuid::Uuid;
+
+pub use tallyman_app::credentials::{
+    dummy_hash, hash_password, new_api_key, new_token, token_digest, verify_password,
+};
+pub use tallyman_app::Scope;
 
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-
-/// Hashes a password with argon2id and a random salt (PHC string).
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))
-}
-
-/// Checks a password against a stored PHC hash. Malformed hashes never verify.
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// A password hash that never matches, used so unknown users cost as much time as known ones.
-pub fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| hash_password("tallyman-timing-equaliser").unwrap_or_default())
-}
-
-/// A new random bearer token: 32 random bytes, base64url without padding.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// What the store keeps of a token.
-pub fn token_digest(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Access and refresh token for one user, as `/token` hands them out.
 pub struct IssuedTokens {
@@ -105,23 +64,6 @@ pub async fn issue_tokens(
     })
 }
 
-/// `root` and every organization below it in the provider → reseller → company tree.
-pub fn subtree(orgs: &[tallyman_store::Organization], root: Uuid) -> HashSet<Uuid> {
-    let mut inside = HashSet::from([root]);
-    // The tree is shallow; iterate to a fixed point so any depth is handled.
-    loop {
-        let before = inside.len();
-        for org in orgs {
-            if org.parent_uid.is_some_and(|p| inside.contains(&p)) {
-                inside.insert(org.uid);
-            }
-        }
-        if inside.len() == before {
-            return inside;
-        }
-    }
-}
-
 /// The authenticated user behind a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -131,23 +73,6 @@ pub struct Caller {
     pub organization_uid: Uuid,
     /// Read-only tokens may only read.
     pub read_only: bool,
-}
-
-/// The organizations a caller may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// Provider roles see every organization.
-    All,
-    Organizations(HashSet<Uuid>),
-}
-
-impl Scope {
-    pub fn contains(&self, organization: Uuid) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Organizations(set) => set.contains(&organization),
-        }
-    }
 }
 
 impl Caller {
@@ -166,12 +91,7 @@ impl Caller {
     /// The caller's organization and everything below it in the provider → reseller →
     /// company tree.
     pub async fn scope(&self, state: &AppState) -> ApiResult<Scope> {
-        if self.role.organization_type() == OrganizationType::Provider {
-            return Ok(Scope::All);
-        }
-        let orgs = state.store.organizations().await?;
-        let seen = subtree(&orgs, self.organization_uid);
-        Ok(Scope::Organizations(seen))
+        Ok(state.app.scope(self.role, self.organization_uid).await?)
     }
 }
 
@@ -234,13 +154,6 @@ pub async fn authenticate(state: &AppState, token: &str, now: DateTime<Utc>) -> 
     })
 }
 
-/// A new API key: 48 random bytes, base64url (no dots, so it never looks like a JWT).
-pub fn new_api_key() -> String {
-    let mut bytes = [0u8; 48];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// Middleware for every route except `/token`: authenticates the bearer token and enforces
 /// read-only tokens.
 pub async fn require_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -269,37 +182,4 @@ pub fn default_access_ttl() -> Duration {
 
 pub fn default_refresh_ttl() -> Duration {
     Duration::hours(48)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong horse", &h));
-        assert!(!verify_password("correct horse", "not-a-hash"));
-    }
-
-    #[test]
-    fn tokens_are_random_and_digests_stable() {
-        let a = new_token();
-        let b = new_token();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 43);
-        assert_eq!(token_digest(&a), token_digest(&a));
-        assert_eq!(token_digest(&a).len(), 64);
-        assert_ne!(token_digest(&a), token_digest(&b));
-    }
-
-    #[test]
-    fn scope_membership() {
-        let a = Uuid::new_v4();
-        assert!(Scope::All.contains(a));
-        assert!(Scope::Organizations(HashSet::from([a])).contains(a));
-        assert!(!Scope::Organizations(HashSet::new()).contains(a));
-    }
 }

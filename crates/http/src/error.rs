@@ -236,3 +236,31 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<tallyman_app::AppError> for ApiError {
+    fn from(e: tallyman_app::AppError) -> Self {
+        use tallyman_app::AppError;
+        match e {
+            AppError::NotFound(m) => ApiError::not_found(m),
+            AppError::LicenseFailed(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorType::Logical, 1300, m)
+            }
+            busy @ AppError::Busy => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorType::Logical,
+                1301,
+                busy.to_string(),
+            ),
+            AppError::PortalUnavailable(m) => ApiError::new(
+                StatusCode::from_u16(STATUS_SERVER_FAILURE).unwrap_or(StatusCode::BAD_GATEWAY),
+                ErrorType::RetryableLogical,
+                1300,
+                m,
+            ),
+            AppError::NotConfigured(m) => ApiError::not_possible(m),
+            AppError::Invalid(m) => ApiError::bad_request(m),
+            AppError::Store(e) => e.into(),
+            AppError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}

@@ -8,9 +8,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::{ErrorResponse, ErrorType, ResponseError};
-use crate::licensing::{backup_servers, console, resources, sites, vb365_servers, vone_servers};
+use crate::licensing::resources;
 use crate::wire::{EmptyResponse, JsonPatch, PagingInformation, ResponseMetadata};
-use crate::{about, async_actions, reports, token, usage, users};
+use crate::{about, async_actions, reports, token, usage};
 
 /// `{"data": T}` as the contract wraps single resources.
 #[derive(Serialize, ToSchema)]
@@ -80,52 +80,6 @@ impl Modify for BearerAuth {
                        the Veeam Service Provider Console REST API v3 (3.6.1)."
     ),
     servers((url = "/api/v3")),
-    paths(
-        token::o_auth_2_issue_token,
-        about::get_about_information,
-        async_actions::get_async_actions_info,
-        async_actions::get_async_actions_config,
-        async_actions::get_async_action_info,
-        async_actions::cancel_async_action,
-        async_actions::attach_request_data_to_async_action,
-        async_actions::get_async_action_result,
-        async_actions::clear_async_action_result,
-        users::revoke_authentication_token,
-        sites::get_site_licenses,
-        sites::get_site_license,
-        sites::install_site_license,
-        sites::patch_site_license,
-        sites::update_site_license,
-        backup_servers::get_backup_servers_licenses,
-        backup_servers::get_backup_server_license,
-        backup_servers::install_backup_server_license,
-        backup_servers::delete_backup_server_license,
-        backup_servers::patch_backup_server_license,
-        backup_servers::update_backup_server_license,
-        vone_servers::get_v_one_servers_licenses,
-        vone_servers::get_v_one_server_license,
-        vone_servers::install_v_one_server_license,
-        vone_servers::delete_v_one_server_license,
-        vone_servers::patch_v_one_server_license,
-        vone_servers::update_v_one_server_license,
-        vb365_servers::get_vb365_servers_licenses,
-        vb365_servers::get_vb365_server_license,
-        vb365_servers::install_vb365_server_license,
-        vb365_servers::patch_vb365_server_license,
-        vb365_servers::update_vb365_server_license,
-        console::get_console_license_information,
-        console::install_console_license,
-        console::update_console_license,
-        console::get_console_license_settings,
-        reports::get_licensing_reports,
-        reports::get_latest_licensing_reports,
-        reports::download_licensing_report_csv,
-        reports::get_licensing_reports_for_date,
-        reports::finalize_licensing_reports,
-        reports::get_licensing_reports_settings,
-        reports::patch_licensing_reports_settings,
-        usage::get_organizations_license_usage,
-    ),
     components(schemas(
         ErrorResponse, ResponseError, ErrorType, EmptyResponse, PagingInformation, ResponseMetadata,
         SelectExpression, JsonPatch, token::OAuth2Result, token::OAuth2Error, token::OAuth2ErrorCode,
@@ -143,9 +97,12 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// The generated document as JSON.
+/// The generated document: the fixed parts above plus every operation of the route table.
 pub fn document() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::routes::public_routes().into_openapi());
+    doc.merge(crate::routes::api_routes().into_openapi());
+    serde_json::to_value(doc).unwrap_or_default()
 }
 
 pub async fn serve_openapi() -> Response {

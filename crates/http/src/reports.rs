@@ -21,10 +21,15 @@ use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::licensing::patch::{apply_flag_patch, PatchBody};
 use crate::openapi::{DataOf, ListOf};
 use crate::query::{CollectionParams, CollectionQuery, Resource};
-use crate::reporting::{self, Month};
 use crate::select::{Select, SelectParam};
 use crate::wire::JsonPatch;
 use crate::AppState;
+use tallyman_app::reports as reporting;
+use tallyman_app::Month;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::tracked_operation;
 
 /// Roles the contract admits on every report operation.
 pub const REPORT_ROLES: &[Role] = &[
@@ -255,6 +260,18 @@ async fn visible_reports(state: &AppState, caller: &Caller) -> ApiResult<Vec<Rep
 
 fn wire(record: &ReportRecord) -> Value {
     record.document.clone()
+}
+
+/// This module's operations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(tracked_operation(routes!(get_licensing_reports)))
+        .routes(tracked_operation(routes!(get_latest_licensing_reports)))
+        .routes(tracked_operation(routes!(get_licensing_reports_for_date)))
+        .routes(tracked_operation(routes!(download_licensing_report_csv)))
+        .routes(tracked_operation(routes!(finalize_licensing_reports)))
+        .routes(tracked_operation(routes!(get_licensing_reports_settings)))
+        .routes(tracked_operation(routes!(patch_licensing_reports_settings)))
 }
 
 #[utoipa::path(

@@ -2,26 +2,27 @@
 //! server → workload type → platform, from the latest usage sample of each, in points (count ×
 //! weight). Used for chargeback between the monthly reports.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tallyman_domain::points::lookup;
+use tallyman_app::usage::{UsageFilter, WorkloadUsage};
 use tallyman_domain::report::describe;
 use tallyman_query::{FieldType, Schema};
-use tallyman_store::{OrganizationType, Role, TargetKind};
+use tallyman_store::Role;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
-use crate::licensing::CONSOLE_TARGET;
 use crate::openapi::ListOf;
 use crate::query::{CollectionParams, CollectionQuery, Resource};
-use crate::reporting::{self, product_type, Month};
 use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::tracked_operation;
 
 pub const USAGE_ROLES: &[Role] = &[
     Role::PortalAdministrator,
@@ -112,17 +113,8 @@ pub struct UsageFilters {
     server_type: Option<String>,
 }
 
-#[derive(Default)]
-struct Filters {
-    organization_uid: Option<Uuid>,
-    organization_type: Option<String>,
-    provider_uid: Option<Uuid>,
-    server_uid: Option<Uuid>,
-    server_type: Option<String>,
-}
-
-fn parse_filters(query: Option<&str>) -> ApiResult<Filters> {
-    let mut f = Filters::default();
+fn parse_filters(query: Option<&str>) -> ApiResult<UsageFilter> {
+    let mut f = UsageFilter::default();
     let uid = |name: &str, v: &str| {
         Uuid::parse_str(v.trim())
             .map_err(|_| ApiError::bad_parameter(name, format!("{name} must be a UUID.")))
@@ -176,6 +168,11 @@ fn workload_id(server: Uuid, organization: Uuid, workload_type: &str) -> Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
+/// This module's operations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(tracked_operation(routes!(get_organizations_license_usage)))
+}
+
 #[utoipa::path(
     get, path = "/licensing/usage/organizations", operation_id = "GetOrganizationsLicenseUsage", tag = "Licensing",
     params(UsageFilters, CollectionParams),
@@ -188,158 +185,68 @@ pub async fn get_organizations_license_usage(
     query: CollectionQuery<OrganizationCurrentLicenseUsage>,
 ) -> ApiResult<Response> {
     caller.require(USAGE_ROLES)?;
-    let filters = parse_filters(raw.as_deref())?;
+    let filter = parse_filters(raw.as_deref())?;
     let scope = caller.scope(&state).await?;
-    let month = Month::of(state.clock.now());
-    let samples = state.store.usage_latest(month.start(), month.end()).await?;
-    let weights = reporting::weights(&state.store)
-        .await
-        .map_err(ApiError::internal)?;
-    let orgs: HashMap<Uuid, tallyman_store::Organization> = state
-        .store
-        .organizations()
-        .await?
-        .into_iter()
-        .map(|o| (o.uid, o))
-        .collect();
-    let servers: HashMap<Uuid, tallyman_store::ManagedServer> = state
-        .store
-        .servers(None)
-        .await?
-        .into_iter()
-        .map(|s| (s.uid, s))
-        .collect();
-    let mut editions: HashMap<Uuid, (String, String)> = HashMap::new();
-    for kind in [
-        TargetKind::Console,
-        TargetKind::CloudConnectSite,
-        TargetKind::BackupServer,
-        TargetKind::VOneServer,
-        TargetKind::Vb365Server,
-    ] {
-        for (uid, (_, doc)) in crate::licensing::slot_documents(&state, kind).await? {
-            if let Some(f) = doc.primary() {
-                let unit = match f.claims.unit_type {
-                    Some(tallyman_license::UnitType::Instances) => "Instances",
-                    _ => "Points",
-                };
-                editions.insert(uid, (f.claims.edition.clone(), unit.to_string()));
-            }
-        }
-    }
-
-    // organization → server → workload type → platform → counts
-    type Counts = (i64, i64, i64);
-    let mut tree: BTreeMap<Uuid, BTreeMap<Uuid, BTreeMap<String, BTreeMap<String, Counts>>>> =
-        BTreeMap::new();
-    for s in samples {
-        if !scope.contains(s.organization_uid) {
-            continue;
-        }
-        tree.entry(s.organization_uid)
-            .or_default()
-            .entry(s.server_uid)
-            .or_default()
-            .entry(s.workload_type)
-            .or_default()
-            .insert(s.platform, (s.used, s.new, s.rental));
-    }
-
-    let mut docs = Vec::new();
-    for (org_uid, by_server) in tree {
-        let Some(org) = orgs.get(&org_uid) else {
-            continue;
-        };
-        let org_type = org.kind.as_str().to_string();
-        if filters.organization_uid.is_some_and(|u| u != org_uid)
-            || filters
-                .organization_type
-                .as_ref()
-                .is_some_and(|t| *t != org_type)
-            || filters
-                .provider_uid
-                .is_some_and(|p| org.parent_uid != Some(p))
-        {
-            continue;
-        }
-        let mut server_list = Vec::new();
-        for (server_uid, workloads) in by_server {
-            let server_type = if server_uid == CONSOLE_TARGET {
-                "VSPC".to_string()
-            } else {
-                match servers.get(&server_uid) {
-                    Some(s) => product_type(s.kind).to_string(),
-                    None => continue,
-                }
-            };
-            if filters.server_uid.is_some_and(|u| u != server_uid)
-                || filters
-                    .server_type
-                    .as_ref()
-                    .is_some_and(|t| *t != server_type)
-            {
-                continue;
-            }
-            let (edition, unit_type) = editions
-                .get(&server_uid)
-                .cloned()
-                .unwrap_or_else(|| (String::new(), "Points".into()));
-            let workloads = workloads
-                .into_iter()
-                .map(|(workload_type, platforms)| {
-                    let weight =
-                        lookup(&weights, &server_type, &edition, &workload_type).unwrap_or(0.0);
-                    let by_platform: Vec<CurrentLicenseUsageWorkloadByPlatform> = platforms
-                        .into_iter()
-                        .map(|(platform, (used, new, rental))| {
-                            CurrentLicenseUsageWorkloadByPlatform {
-                                description: platform.replace('_', " "),
-                                type_id: platform,
-                                weight,
-                                rental_units: rental as f64 * weight,
-                                new_units: new as f64 * weight,
-                                used_units: used as f64 * weight,
-                                rental_count: rental,
-                                new_count: new,
-                                used_count: used,
-                            }
-                        })
-                        .collect();
-                    CurrentLicenseUsageWorkload {
-                        id: workload_id(server_uid, org_uid, &workload_type),
-                        description: format!("{} ({workload_type})", describe(&workload_type)),
-                        unit_type: unit_type.clone(),
-                        rental_units: by_platform.iter().map(|p| p.rental_units).sum(),
-                        new_units: by_platform.iter().map(|p| p.new_units).sum(),
-                        used_units: by_platform.iter().map(|p| p.used_units).sum(),
-                        rental_count: by_platform.iter().map(|p| p.rental_count).sum(),
-                        new_count: by_platform.iter().map(|p| p.new_count).sum(),
-                        used_count: by_platform.iter().map(|p| p.used_count).sum(),
-                        workloads_by_platform: by_platform,
-                    }
-                })
-                .collect();
-            server_list.push(ServerCurrentLicenseUsage {
-                server_uid,
-                server_type,
-                workloads,
-            });
-        }
-        // A filter that removes every server of an organization removes the organization.
-        if server_list.is_empty() {
-            continue;
-        }
+    let usage = state.live_usage(&scope, &filter).await?;
+    let mut docs = Vec::with_capacity(usage.len());
+    for org in usage {
+        let org_uid = org.organization.uid;
+        let servers = org
+            .servers
+            .into_iter()
+            .map(|server| ServerCurrentLicenseUsage {
+                server_uid: server.server_uid,
+                server_type: server.server_type.to_string(),
+                workloads: server
+                    .workloads
+                    .into_iter()
+                    .map(|w| render_workload(server.server_uid, org_uid, server.unit_type, w))
+                    .collect(),
+            })
+            .collect();
         let entry = OrganizationCurrentLicenseUsage {
             organization_uid: org_uid,
-            organization_type: org_type,
-            provider_uid: if org.kind == OrganizationType::Provider {
-                None
-            } else {
-                org.parent_uid
-            },
-            servers: server_list,
+            organization_type: org.organization.kind.as_str().to_string(),
+            provider_uid: org.provider_uid,
+            servers,
         };
         docs.push(serde_json::to_value(entry).map_err(ApiError::internal)?);
     }
     Ok(query.page(docs).into_response())
+}
+
+fn render_workload(
+    server_uid: Uuid,
+    org_uid: Uuid,
+    unit_type: &str,
+    w: WorkloadUsage,
+) -> CurrentLicenseUsageWorkload {
+    let weight = w.weight;
+    let by_platform: Vec<CurrentLicenseUsageWorkloadByPlatform> = w
+        .platforms
+        .into_iter()
+        .map(|p| CurrentLicenseUsageWorkloadByPlatform {
+            description: p.platform.replace('_', " "),
+            type_id: p.platform,
+            weight,
+            rental_units: p.rental as f64 * weight,
+            new_units: p.new as f64 * weight,
+            used_units: p.used as f64 * weight,
+            rental_count: p.rental,
+            new_count: p.new,
+            used_count: p.used,
+        })
+        .collect();
+    CurrentLicenseUsageWorkload {
+        id: workload_id(server_uid, org_uid, &w.workload_type),
+        description: format!("{} ({})", describe(&w.workload_type), w.workload_type),
+        unit_type: unit_type.to_string(),
+        rental_units: by_platform.iter().map(|p| p.rental_units).sum(),
+        new_units: by_platform.iter().map(|p| p.new_units).sum(),
+        used_units: by_platform.iter().map(|p| p.used_units).sum(),
+        rental_count: by_platform.iter().map(|p| p.rental_count).sum(),
+        new_count: by_platform.iter().map(|p| p.new_count).sum(),
+        used_count: by_platform.iter().map(|p| p.used_count).sum(),
+        workloads_by_platform: by_platform,
+    }
 }

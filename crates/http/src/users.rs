@@ -9,6 +9,15 @@ use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::parse_uid;
 use crate::wire::Single;
 use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::tracked_operation;
+
+/// This module's operations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(tracked_operation(routes!(revoke_authentication_token)))
+}
 
 #[utoipa::path(
     delete, path = "/users/{userUid}/tokens", operation_id = "RevokeAuthenticationToken", tag = "Accounts",

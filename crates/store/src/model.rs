@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tallyman_domain::Product;
 use uuid::Uuid;
 
 /// Where an organization sits in the provider → reseller → company tree.
@@ -257,7 +258,8 @@ pub enum BeginAction {
     Exists(ActionRecord),
 }
 
-/// The kinds of managed server that carry a license, plus the console itself.
+/// The kinds of managed server that carry a license, plus the console itself. Each kind is one
+/// licensed [`Product`]; the store keys servers and license slots by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TargetKind {
     CloudConnectSite,
@@ -268,6 +270,16 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// Every kind: the console first, then the managed servers.
+    pub const ALL: [TargetKind; 5] = [
+        TargetKind::Console,
+        TargetKind::CloudConnectSite,
+        TargetKind::BackupServer,
+        TargetKind::VOneServer,
+        TargetKind::Vb365Server,
+    ];
+
+    /// The kinds that are managed servers (everything but the console).
     pub const SERVERS: [TargetKind; 4] = [
         TargetKind::CloudConnectSite,
         TargetKind::BackupServer,
@@ -275,6 +287,29 @@ impl TargetKind {
         TargetKind::Vb365Server,
     ];
 
+    /// The product whose license this kind of target carries.
+    pub const fn product(self) -> Product {
+        match self {
+            TargetKind::CloudConnectSite => Product::CloudConnectSite,
+            TargetKind::BackupServer => Product::BackupAndReplication,
+            TargetKind::VOneServer => Product::VOne,
+            TargetKind::Vb365Server => Product::Vb365,
+            TargetKind::Console => Product::Console,
+        }
+    }
+
+    /// The kind of target that carries `product`'s license.
+    pub const fn of_product(product: Product) -> TargetKind {
+        match product {
+            Product::CloudConnectSite => TargetKind::CloudConnectSite,
+            Product::BackupAndReplication => TargetKind::BackupServer,
+            Product::VOne => TargetKind::VOneServer,
+            Product::Vb365 => TargetKind::Vb365Server,
+            Product::Console => TargetKind::Console,
+        }
+    }
+
+    /// The name the store (and the CLI) uses for the kind.
     pub fn as_str(self) -> &'static str {
         match self {
             TargetKind::CloudConnectSite => "CloudConnectSite",
@@ -286,15 +321,9 @@ impl TargetKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            TargetKind::CloudConnectSite,
-            TargetKind::BackupServer,
-            TargetKind::VOneServer,
-            TargetKind::Vb365Server,
-            TargetKind::Console,
-        ]
-        .into_iter()
-        .find(|k| k.as_str().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
     }
 }
 

@@ -1,4 +1,5 @@
-//! First start: the provider organization and the `admin` portal administrator. Safe when
+//! First start: the provider organization, the default points weights and the `admin` portal
+//! administrator. Safe when
 //! several nodes start at once on one PostgreSQL: the database's unique rules pick one winner.
 
 use std::sync::Arc;
@@ -6,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
-use tallyman_http::auth::hash_password;
+use tallyman_app::credentials::hash_password;
 use tallyman_store::{Organization, OrganizationType, Role, Store, StoreError, User};
 use uuid::Uuid;
 
@@ -51,6 +52,8 @@ pub async fn ensure_provider_and_admin(
     provider_name: &str,
 ) -> anyhow::Result<()> {
     let provider = ensure_provider(store, provider_name).await?;
+    // The points weights are data an operator edits; start from the defaults.
+    tallyman_app::reports::seed_default_weights(store).await?;
     // Only when no portal administrator exists, so users added from the command line before
     // the first start do not prevent it.
     if store

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use tallyman_http::licensing::{InstalledFile, ServerReport, SlotDocument, CONSOLE_TARGET};
+use tallyman_app::{InstalledFile, ServerReport, SlotDocument, CONSOLE_TARGET};
 use tallyman_license::{
     default_claims, issue, verify, IssuerKey, LicenseClaims, LicenseType, Package, Product,
     SectionType, TrustStore,

@@ -122,10 +122,10 @@ pub async fn create_enrollment_token(
         .organization(organization)
         .await?
         .with_context(|| format!("organization {organization} does not exist"))?;
-    let token = tallyman_http::auth::new_token();
+    let token = tallyman_app::credentials::new_token();
     let now = Utc::now();
     let record = EnrollmentToken {
-        digest: tallyman_http::auth::token_digest(&token),
+        digest: tallyman_app::credentials::token_digest(&token),
         organization_uid: org.uid,
         created_at: now,
         expires_at: now + Duration::days(i64::from(valid_days)),
@@ -156,7 +156,7 @@ mod tests {
         assert_eq!(record.expires_at - record.created_at, Duration::days(7));
         assert_ne!(record.digest, token);
         let stored = store
-            .enrollment_token(&tallyman_http::auth::token_digest(&token))
+            .enrollment_token(&tallyman_app::credentials::token_digest(&token))
             .await
             .unwrap()
             .expect("stored under its digest");

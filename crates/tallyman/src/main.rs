@@ -413,10 +413,10 @@ async fn run() -> anyhow::Result<()> {
                 .user_by_name(&name)
                 .await?
                 .with_context(|| format!("no user named {name}"))?;
-            let key = tallyman_http::auth::new_api_key();
+            let key = tallyman_app::credentials::new_api_key();
             let record = tallyman_store::ApiKey {
                 id: Uuid::new_v4(),
-                digest: tallyman_http::auth::token_digest(&key),
+                digest: tallyman_app::credentials::token_digest(&key),
                 user_uid: user.uid,
                 description,
                 read_only,
@@ -720,7 +720,7 @@ async fn add_user(
         name: name.to_string(),
         role,
         organization_uid: org.uid,
-        password_hash: tallyman_http::auth::hash_password(password)?,
+        password_hash: tallyman_app::credentials::hash_password(password)?,
         enabled: true,
         created_at: Utc::now(),
     };

@@ -8,7 +8,8 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
-use tallyman_http::reporting::{self, Month};
+use tallyman_app::reports as reporting;
+use tallyman_app::Month;
 use tallyman_store::{ReportWrite, Store, WeightRow};
 
 pub async fn generate(store: &Arc<dyn Store>, month: &str) -> anyhow::Result<()> {
@@ -43,7 +44,7 @@ pub async fn generate(store: &Arc<dyn Store>, month: &str) -> anyhow::Result<()>
 }
 
 pub async fn show(store: &Arc<dyn Store>) -> anyhow::Result<()> {
-    reporting::weights(store).await?;
+    reporting::seed_default_weights(store).await?;
     println!(
         "{:<22} {:<18} {:<26} {:>8}",
         "PRODUCT", "EDITION", "WORKLOAD", "WEIGHT"
@@ -89,7 +90,7 @@ pub async fn set(
     workload: &str,
     weight: f64,
 ) -> anyhow::Result<()> {
-    reporting::weights(store).await?;
+    reporting::seed_default_weights(store).await?;
     let row = checked(WeightRow {
         product: product.into(),
         edition: edition.into(),
@@ -143,7 +144,7 @@ pub async fn import(store: &Arc<dyn Store>, path: &Path) -> anyhow::Result<()> {
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    reporting::weights(store).await?;
+    reporting::seed_default_weights(store).await?;
     for row in &rows {
         store.set_weight(row).await?;
     }

@@ -12,8 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use tallyman_http::auth::{new_token, token_digest};
-use tallyman_http::reporting::{self, Month};
+use tallyman_app::credentials::{new_token, token_digest};
+use tallyman_app::reports as reporting;
+use tallyman_app::Month;
 use tallyman_store::{
     EnrollmentToken, Organization, OrganizationType, Store, TargetKind, UsageSample,
 };

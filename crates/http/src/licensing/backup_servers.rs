@@ -17,8 +17,23 @@ use crate::query::CollectionQuery;
 use crate::select::{Select, SelectParam};
 use crate::wire::{EmptyResponse, JsonPatch};
 use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::tracked_operation;
 
 const KIND: TargetKind = TargetKind::BackupServer;
+
+/// This module's operations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(tracked_operation(routes!(get_backup_servers_licenses)))
+        .routes(tracked_operation(routes!(get_backup_server_license)))
+        .routes(tracked_operation(routes!(install_backup_server_license)))
+        .routes(tracked_operation(routes!(delete_backup_server_license)))
+        .routes(tracked_operation(routes!(patch_backup_server_license)))
+        .routes(tracked_operation(routes!(update_backup_server_license)))
+}
 
 #[utoipa::path(
     get, path = "/licensing/backupServers", operation_id = "GetBackupServersLicenses", tag = "Licensing",

@@ -8,14 +8,28 @@ use tallyman_store::TargetKind;
 use super::ops;
 use super::resources::{ConsoleLicense, LicenseSettings};
 use super::upload::LicenseUpload;
-use super::{load_target, CONSOLE_ROLES, CONSOLE_TARGET};
+use super::CONSOLE_ROLES;
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorResponse};
 use crate::openapi::{DataOf, LicenseUploadForm};
 use crate::select::{Select, SelectParam};
 use crate::AppState;
+use tallyman_app::CONSOLE_TARGET;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::tracked_operation;
 
 const KIND: TargetKind = TargetKind::Console;
+
+/// This module's operations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(tracked_operation(routes!(get_console_license_information)))
+        .routes(tracked_operation(routes!(install_console_license)))
+        .routes(tracked_operation(routes!(update_console_license)))
+        .routes(tracked_operation(routes!(get_console_license_settings)))
+}
 
 #[utoipa::path(
     get, path = "/licensing/console", operation_id = "GetConsoleLicenseInformation", tag = "Licensing",
@@ -78,7 +92,7 @@ pub async fn get_console_license_settings(
     select: Select<LicenseSettings>,
 ) -> ApiResult<Response> {
     caller.require(CONSOLE_ROLES)?;
-    let target = load_target(&state, &caller, KIND, CONSOLE_TARGET).await?;
+    let target = state.console_target().await?;
     let settings = LicenseSettings {
         is_auto_update_enabled: target.doc.auto_update_enabled,
     };

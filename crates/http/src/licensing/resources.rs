@@ -11,9 +11,9 @@ use tallyman_query::{FieldType, Schema};
 use tallyman_store::TargetKind;
 use uuid::Uuid;
 
-use super::Target;
 use crate::query::Resource;
 use crate::wire::vspc_datetime;
+use tallyman_app::Target;
 
 fn dt(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(vspc_datetime)

@@ -17,8 +17,22 @@ use crate::query::CollectionQuery;
 use crate::select::{Select, SelectParam};
 use crate::wire::JsonPatch;
 use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::tracked_operation;
 
 const KIND: TargetKind = TargetKind::CloudConnectSite;
+
+/// This module's operations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(tracked_operation(routes!(get_site_licenses)))
+        .routes(tracked_operation(routes!(get_site_license)))
+        .routes(tracked_operation(routes!(install_site_license)))
+        .routes(tracked_operation(routes!(patch_site_license)))
+        .routes(tracked_operation(routes!(update_site_license)))
+}
 
 #[utoipa::path(
     get, path = "/licensing/sites", operation_id = "GetSiteLicenses", tag = "Licensing",

@@ -17,8 +17,22 @@ use crate::query::CollectionQuery;
 use crate::select::{Select, SelectParam};
 use crate::wire::JsonPatch;
 use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::tracked_operation;
 
 const KIND: TargetKind = TargetKind::Vb365Server;
+
+/// This module's operations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(tracked_operation(routes!(get_vb365_servers_licenses)))
+        .routes(tracked_operation(routes!(get_vb365_server_license)))
+        .routes(tracked_operation(routes!(install_vb365_server_license)))
+        .routes(tracked_operation(routes!(patch_vb365_server_license)))
+        .routes(tracked_operation(routes!(update_vb365_server_license)))
+}
 
 #[utoipa::path(
     get, path = "/licensing/vb365Servers", operation_id = "GetVb365ServersLicenses", tag = "Licensing",

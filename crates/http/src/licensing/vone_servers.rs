@@ -17,8 +17,23 @@ use crate::query::CollectionQuery;
 use crate::select::{Select, SelectParam};
 use crate::wire::{EmptyResponse, JsonPatch};
 use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::tracked_operation;
 
 const KIND: TargetKind = TargetKind::VOneServer;
+
+/// This module's operations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(tracked_operation(routes!(get_v_one_servers_licenses)))
+        .routes(tracked_operation(routes!(get_v_one_server_license)))
+        .routes(tracked_operation(routes!(install_v_one_server_license)))
+        .routes(tracked_operation(routes!(delete_v_one_server_license)))
+        .routes(tracked_operation(routes!(patch_v_one_server_license)))
+        .routes(tracked_operation(routes!(update_v_one_server_license)))
+}
 
 #[utoipa::path(
     get, path = "/licensing/voneServers", operation_id = "GetVOneServersLicenses", tag = "Licensing",

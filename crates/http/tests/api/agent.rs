@@ -745,7 +745,8 @@ async fn provider_agents_report_console_managed_agents() {
 
 #[tokio::test]
 async fn clones_old_versions_and_enterprise_manager_are_reported_and_respected() {
-    use tallyman_http::reporting::{generate_month, Month};
+    use tallyman_app::reports::generate_month;
+    use tallyman_app::Month;
     use tallyman_http::Clock;
 
     for backend in backends() {

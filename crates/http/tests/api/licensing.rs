@@ -10,9 +10,9 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
+use tallyman_app::LicensePortal;
+use tallyman_app::{InstalledFile, SlotDocument};
 use tallyman_http::auth::hash_password;
-use tallyman_http::licensing::{InstalledFile, SlotDocument};
-use tallyman_http::portal::LicensePortal;
 use tallyman_http::wire::vspc_datetime;
 use tallyman_http::{Clock, HttpConfig};
 use tallyman_license::{

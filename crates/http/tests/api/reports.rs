@@ -16,9 +16,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use tallyman_app::reports::{self as reporting, generate_month};
+use tallyman_app::Month;
 use tallyman_domain::points::lookup;
 use tallyman_http::auth::{new_token, token_digest};
-use tallyman_http::reporting::{self, generate_month, Month};
 use tallyman_http::{Clock, HttpConfig};
 use tallyman_license::{LicenseType, Product};
 use tallyman_store::testing::{backends, Backend};
@@ -2579,7 +2580,7 @@ async fn report_totals_agree_on_random_fleets() {
             let mut appendix: HashMap<(Uuid, String), f64> = HashMap::new();
             for ((si, org, wt, _), used) in &maxima {
                 let server = &servers[si.to_owned()];
-                let product = reporting::product_type(server.kind);
+                let product = server.kind.product().as_wire();
                 let weight = lookup(&weights, product, &server.edition, wt).unwrap_or(0.0);
                 let points = *used as f64 * weight;
                 let mut owners = vec![p];

@@ -1,4 +1,4 @@
-//! Background jobs inside `serve`. With several nodes on one PostgreSQL, each run takes a lease
+//! Background jobs that `serve` runs. With several nodes on one PostgreSQL, each run takes a lease
 //! in the database first, so a job runs on exactly one node at a time.
 //!
 //! - auto-update: for every license with auto-update on, ask the license portal for a newer
@@ -13,9 +13,8 @@ use tallyman_domain::auto_update::{next_update, LastAttempt, NextUpdate, UpdateO
 use tallyman_store::TargetKind;
 use uuid::Uuid;
 
-use crate::licensing::ops::run_update;
-use crate::licensing::{SlotDocument, Target, CONSOLE_TARGET};
-use crate::AppState;
+use crate::document::SlotDocument;
+use crate::App;
 
 /// How often the auto-update job looks for due licenses.
 pub const AUTO_UPDATE_TICK: StdDuration = StdDuration::from_secs(15 * 60);
@@ -32,12 +31,12 @@ fn last_attempt(doc: &SlotDocument) -> Option<LastAttempt> {
 }
 
 /// One pass of the auto-update job; returns how many targets were updated.
-pub async fn auto_update_once(state: &AppState, node: &str) -> anyhow::Result<usize> {
-    let now = state.clock.now();
-    if state.portal.is_none() {
+pub async fn auto_update_once(app: &App, node: &str) -> anyhow::Result<usize> {
+    let now = app.clock.now();
+    if app.portal.is_none() {
         return Ok(0);
     }
-    if !state
+    if !app
         .store
         .try_acquire_lease("auto-update", node, now, now + Duration::minutes(10))
         .await?
@@ -45,43 +44,19 @@ pub async fn auto_update_once(state: &AppState, node: &str) -> anyhow::Result<us
         return Ok(0);
     }
     let mut updated = 0;
-    for kind in [
-        TargetKind::Console,
-        TargetKind::CloudConnectSite,
-        TargetKind::BackupServer,
-        TargetKind::VOneServer,
-        TargetKind::Vb365Server,
-    ] {
-        for slot in state.store.license_slots(kind).await? {
-            let doc = match SlotDocument::from_slot(Some(&slot)) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(target = %slot.target_uid, error = %e, "skipping an unreadable license slot");
-                    continue;
-                }
-            };
-            if !doc.auto_update_enabled || doc.files.is_empty() {
+    for kind in TargetKind::ALL {
+        for target in app.targets(kind).await? {
+            if !target.doc.auto_update_enabled || target.doc.files.is_empty() {
                 continue;
             }
-            let server = if kind == TargetKind::Console {
-                None
-            } else {
-                state.store.server(slot.target_uid).await?
-            };
-            let uid = if kind == TargetKind::Console {
-                CONSOLE_TARGET
-            } else {
-                slot.target_uid
-            };
-            let target = Target::new(kind, uid, server, Some(slot), std::sync::Arc::new(doc));
             let Some(terms) = target.terms() else {
                 continue;
             };
             match next_update(&terms, last_attempt(&target.doc).as_ref(), now) {
                 NextUpdate::DueAt(at) if at <= now => {
-                    match run_update(state, &target, "auto-update").await {
-                        Ok(true) => updated += 1,
-                        Ok(false) => {}
+                    match app.update(&target, "auto-update").await {
+                        Ok((_, true)) => updated += 1,
+                        Ok((_, false)) => {}
                         Err(e) => {
                             tracing::info!(target = %target.uid, error = %e, "automatic license update failed")
                         }
@@ -95,7 +70,7 @@ pub async fn auto_update_once(state: &AppState, node: &str) -> anyhow::Result<us
 }
 
 /// Runs the auto-update job every [`AUTO_UPDATE_TICK`] until the task is aborted.
-pub fn spawn_auto_update(state: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn_auto_update(app: App) -> tokio::task::JoinHandle<()> {
     let node = format!("node-{}", Uuid::new_v4());
     tokio::spawn(async move {
         // The first pass waits one tick, so a restart does not trigger a burst of portal calls.
@@ -105,7 +80,7 @@ pub fn spawn_auto_update(state: AppState) -> tokio::task::JoinHandle<()> {
         );
         loop {
             tick.tick().await;
-            match auto_update_once(&state, &node).await {
+            match auto_update_once(&app, &node).await {
                 Ok(n) if n > 0 => {
                     tracing::info!(updated = n, "automatic license updates installed")
                 }
@@ -120,15 +95,14 @@ pub fn spawn_auto_update(state: AppState) -> tokio::task::JoinHandle<()> {
 pub const MONTHLY_TICK: StdDuration = StdDuration::from_secs(60 * 60);
 
 /// Runs the monthly report job at start-up and then every [`MONTHLY_TICK`].
-pub fn spawn_monthly_reports(state: AppState, finalize_day: u32) -> tokio::task::JoinHandle<()> {
+pub fn spawn_monthly_reports(app: App, finalize_day: u32) -> tokio::task::JoinHandle<()> {
     let node = format!("node-{}", Uuid::new_v4());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(MONTHLY_TICK);
         loop {
             tick.tick().await;
             if let Err(e) =
-                crate::reporting::monthly_job(&state.store, state.clock.now(), finalize_day, &node)
-                    .await
+                crate::reports::monthly_job(&app.store, app.clock.now(), finalize_day, &node).await
             {
                 tracing::warn!(error = %e, "monthly report job failed");
             }

@@ -1,6 +1,6 @@
 //! How the server reaches the license portal (the issuer service that `update` asks for newer
-//! license files). The binary plugs in the HTTP client; tests and demo mode can plug in an
-//! in-process portal.
+//! license files). `serve` plugs in the HTTP client; tests and demo mode plug in an in-process
+//! portal.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! Monthly report generation and finalization, shared by the HTTP operations, the monthly job
+//! Monthly report generation and finalization, shared by the REST operations, the monthly job
 //! in `serve` and `tallyman report generate`. It gathers organizations, servers, their licenses,
 //! the month's usage maxima and the points weights, hands them to the pure report builder, and
 //! stores one report per report owner (the provider and each reseller).
@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use serde_json::json;
 use tallyman_domain::points::{default_weights, Weight};
 use tallyman_domain::report::{
@@ -17,99 +17,34 @@ use tallyman_store::{
 };
 use uuid::Uuid;
 
-use crate::licensing::{ServerReport, SlotDocument, CONSOLE_TARGET};
+use tallyman_domain::Month;
 
-/// A calendar month.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Month {
-    pub year: i32,
-    pub month: u32,
+use crate::document::{ServerReport, SlotDocument, CONSOLE_TARGET};
+
+/// Stores the default points weights if none are stored yet (first start, or a fresh
+/// database); returns how many were written.
+pub async fn seed_default_weights(store: &Arc<dyn Store>) -> anyhow::Result<u64> {
+    if !store.weights().await?.is_empty() {
+        return Ok(0);
+    }
+    let seed: Vec<WeightRow> = default_weights()
+        .into_iter()
+        .map(|w| WeightRow {
+            product: w.product,
+            edition: w.edition,
+            workload_type: w.workload_type,
+            weight: w.weight,
+        })
+        .collect();
+    Ok(store.seed_weights(&seed).await?)
 }
 
-impl Month {
-    /// Parses `YYYY-MM`, or a date `YYYY-MM-DD` (its month).
-    pub fn parse(s: &str) -> Option<Month> {
-        let s = s.trim();
-        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            return Some(Month {
-                year: d.year(),
-                month: d.month(),
-            });
-        }
-        let (y, m) = s.split_once('-')?;
-        let (year, month) = (y.parse().ok()?, m.parse().ok()?);
-        (y.len() == 4 && (1..=12).contains(&month)).then_some(Month { year, month })
-    }
-
-    pub fn of(t: DateTime<Utc>) -> Month {
-        Month {
-            year: t.year(),
-            month: t.month(),
-        }
-    }
-
-    pub fn previous(self) -> Month {
-        if self.month == 1 {
-            Month {
-                year: self.year - 1,
-                month: 12,
-            }
-        } else {
-            Month {
-                year: self.year,
-                month: self.month - 1,
-            }
-        }
-    }
-
-    pub fn next(self) -> Month {
-        if self.month == 12 {
-            Month {
-                year: self.year + 1,
-                month: 1,
-            }
-        } else {
-            Month {
-                year: self.year,
-                month: self.month + 1,
-            }
-        }
-    }
-
-    /// First instant of the month.
-    pub fn start(self) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0)
-            .single()
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
-    }
-
-    /// First instant of the next month (exclusive end).
-    pub fn end(self) -> DateTime<Utc> {
-        self.next().start()
-    }
-}
-
-impl std::fmt::Display for Month {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
-    }
-}
-
-/// The points weights, seeded with the defaults the first time.
+/// The points weights in force: the stored ones, or the defaults while none are stored. Reading
+/// never writes.
 pub async fn weights(store: &Arc<dyn Store>) -> anyhow::Result<Vec<Weight>> {
-    let mut rows = store.weights().await?;
+    let rows = store.weights().await?;
     if rows.is_empty() {
-        let seed: Vec<WeightRow> = default_weights()
-            .into_iter()
-            .map(|w| WeightRow {
-                product: w.product,
-                edition: w.edition,
-                workload_type: w.workload_type,
-                weight: w.weight,
-            })
-            .collect();
-        store.seed_weights(&seed).await?;
-        rows = store.weights().await?;
+        return Ok(default_weights());
     }
     Ok(rows
         .into_iter()
@@ -120,17 +55,6 @@ pub async fn weights(store: &Arc<dyn Store>) -> anyhow::Result<Vec<Weight>> {
             weight: r.weight,
         })
         .collect())
-}
-
-/// The report's product name for a server kind.
-pub fn product_type(kind: TargetKind) -> &'static str {
-    match kind {
-        TargetKind::CloudConnectSite => "CloudConnect",
-        TargetKind::BackupServer => "BackupAndReplication",
-        TargetKind::VOneServer => "VONE",
-        TargetKind::Vb365Server => "VB365",
-        TargetKind::Console => "VSPC",
-    }
 }
 
 fn org_kind(k: OrganizationType) -> OrgKind {
@@ -181,13 +105,7 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
     let maxima = store.usage_maxima(month.start(), month.end()).await?;
     let collected: HashSet<Uuid> = maxima.iter().map(|m| m.server_uid).collect();
     let mut licenses: HashMap<Uuid, SlotDocument> = HashMap::new();
-    for kind in [
-        TargetKind::Console,
-        TargetKind::CloudConnectSite,
-        TargetKind::BackupServer,
-        TargetKind::VOneServer,
-        TargetKind::Vb365Server,
-    ] {
+    for kind in TargetKind::ALL {
         for slot in store.license_slots(kind).await? {
             if let Ok(doc) = SlotDocument::from_slot(Some(&slot)) {
                 licenses.insert(slot.target_uid, doc);
@@ -221,7 +139,7 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
         .map(|(s, cloned, unsupported)| ServerInfo {
             uid: s.uid,
             name: s.name,
-            product: product_type(s.kind).into(),
+            product: s.kind.product().as_wire().into(),
             organization_uid: s.organization_uid,
             license: licenses.get(&s.uid).and_then(license_ref),
             // A server registered after the month ended had nothing to report.
@@ -234,7 +152,7 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
     servers.push(ServerInfo {
         uid: CONSOLE_TARGET,
         name: "Tallyman console".into(),
-        product: "VSPC".into(),
+        product: TargetKind::Console.product().as_wire().into(),
         organization_uid: provider.uid,
         license: console_doc.and_then(license_ref),
         collected: true,
@@ -416,45 +334,4 @@ pub async fn monthly_job(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn months_parse_and_step() {
-        assert_eq!(
-            Month::parse("2026-10"),
-            Some(Month {
-                year: 2026,
-                month: 10
-            })
-        );
-        assert_eq!(
-            Month::parse("2026-10-17"),
-            Some(Month {
-                year: 2026,
-                month: 10
-            })
-        );
-        assert_eq!(Month::parse("2026-13"), None);
-        assert_eq!(Month::parse("26-10"), None);
-        assert_eq!(Month::parse("latest"), None);
-        let jan = Month {
-            year: 2027,
-            month: 1,
-        };
-        assert_eq!(jan.previous().to_string(), "2026-12");
-        assert_eq!(jan.previous().next(), jan);
-        assert_eq!(jan.start().to_rfc3339(), "2027-01-01T00:00:00+00:00");
-        assert_eq!(
-            Month {
-                year: 2026,
-                month: 12
-            }
-            .end(),
-            jan.start()
-        );
-    }
 }
