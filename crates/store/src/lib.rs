@@ -171,10 +171,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// A number that changes whenever a managed server or a license slot changes (on any node).
     async fn inventory_generation(&self) -> StoreResult<i64>;
+    /// The current generation and the targets changed after generation `after` up to it, read
+    /// consistently; `targets` is `None` when the change log no longer reaches back to `after`
+    /// (the caller rebuilds whatever it cached).
+    async fn inventory_changes(&self, after: i64) -> StoreResult<InventoryChanges>;
+    /// Forgets change-log entries more than `keep` generations old; returns how many.
+    async fn prune_inventory_changes(&self, keep: i64) -> StoreResult<u64>;
+    /// The servers among `uids` (unknown ones are skipped), ordered by uid.
+    async fn servers_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<ManagedServer>>;
 
     // --- installed licenses -----------------------------------------------------------------
 
     async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>>;
+    /// The slots of the targets among `uids` that have one.
+    async fn license_slots_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<LicenseSlot>>;
     /// Every slot of one kind.
     async fn license_slots(&self, kind: TargetKind) -> StoreResult<Vec<LicenseSlot>>;
     /// (target, revision, updated at) of every slot of one kind, without the documents.

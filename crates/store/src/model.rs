@@ -327,6 +327,16 @@ impl TargetKind {
     }
 }
 
+/// The answer of [`crate::Store::inventory_changes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryChanges {
+    /// The inventory generation the answer is complete up to.
+    pub generation: i64,
+    /// Targets changed since the generation asked about; `None` when the log was pruned past
+    /// it.
+    pub targets: Option<Vec<Uuid>>,
+}
+
 /// A Cloud Connect site, Backup & Replication, Veeam ONE or Microsoft 365 backup server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManagedServer {

@@ -635,9 +635,8 @@ impl Store for SqliteStore {
             .await;
             map_insert(result, "server")?;
         }
-        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
+        let uids: Vec<Uuid> = servers.iter().map(|s| s.uid).collect();
+        bump_inventory(&mut tx, &uids).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -686,9 +685,7 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("server {uid_}")));
         }
-        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
+        bump_inventory(&mut tx, &[uid_]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -699,6 +696,84 @@ impl Store for SqliteStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn inventory_changes(&self, after: i64) -> StoreResult<InventoryChanges> {
+        let mut tx = self.pool.begin().await?;
+        let generation: i64 =
+            sqlx::query_scalar("SELECT generation FROM inventory_generation WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        if after >= generation {
+            return Ok(InventoryChanges {
+                generation,
+                targets: Some(Vec::new()),
+            });
+        }
+        let oldest: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(generation) FROM inventory_changes")
+                .fetch_one(&mut *tx)
+                .await?;
+        if oldest.is_none_or(|oldest| oldest > after + 1) {
+            return Ok(InventoryChanges {
+                generation,
+                targets: None,
+            });
+        }
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT target_uid FROM inventory_changes \
+             WHERE generation > ? AND generation <= ?",
+        )
+        .bind(after)
+        .bind(generation)
+        .fetch_all(&mut *tx)
+        .await?;
+        let targets = rows
+            .iter()
+            .map(|u| uid(u))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(InventoryChanges {
+            generation,
+            targets: Some(targets),
+        })
+    }
+
+    async fn prune_inventory_changes(&self, keep: i64) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM inventory_changes WHERE generation <= \
+             (SELECT generation FROM inventory_generation WHERE id = 1) - ?",
+        )
+        .bind(keep)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn servers_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<ManagedServer>> {
+        let list = json_uid_list(uids);
+        sqlx::query(
+            "SELECT * FROM managed_servers WHERE uid IN (SELECT value FROM json_each(?)) \
+             ORDER BY uid",
+        )
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(server_from_row)
+        .collect()
+    }
+
+    async fn license_slots_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<LicenseSlot>> {
+        let list = json_uid_list(uids);
+        sqlx::query(
+            "SELECT * FROM license_slots WHERE target_uid IN (SELECT value FROM json_each(?))",
+        )
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(slot_from_row)
+        .collect()
     }
 
     async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>> {
@@ -791,9 +866,7 @@ impl Store for SqliteStore {
         .bind(event.detail.to_string())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
+        bump_inventory(&mut tx, &[slot.target_uid]).await?;
         tx.commit().await?;
         Ok(revision)
     }
@@ -1292,4 +1365,32 @@ pub(crate) fn map_insert(result: Result<impl Sized, sqlx::Error>, what: &str) ->
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Bumps the inventory generation and logs which targets the change touched, inside the
+/// caller's transaction; returns the new generation.
+async fn bump_inventory(conn: &mut sqlx::SqliteConnection, targets: &[Uuid]) -> StoreResult<i64> {
+    let generation: i64 = sqlx::query_scalar(
+        "UPDATE inventory_generation SET generation = generation + 1 WHERE id = 1 \
+         RETURNING generation",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    for &t in targets {
+        sqlx::query(
+            "INSERT INTO inventory_changes (generation, target_uid) VALUES (?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(generation)
+        .bind(t.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(generation)
+}
+
+/// `uids` as a JSON array of strings, for `json_each(?)`.
+fn json_uid_list(uids: &[Uuid]) -> String {
+    let quoted: Vec<String> = uids.iter().map(|u| format!("\"{u}\"")).collect();
+    format!("[{}]", quoted.join(","))
 }

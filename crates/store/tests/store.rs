@@ -638,3 +638,88 @@ async fn approved_reports_never_change() {
         assert_eq!(store.report_auto_approve(owner).await.unwrap(), Some(true));
     }
 }
+
+#[tokio::test]
+async fn inventory_changes_name_each_changed_target_until_pruned() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let p = provider(&store).await;
+        let start = store.inventory_generation().await.unwrap();
+        let server = |name: &str| ManagedServer {
+            uid: Uuid::new_v4(),
+            kind: TargetKind::BackupServer,
+            name: name.into(),
+            organization_uid: p.uid,
+            agent_uid: None,
+            created_at: now(),
+            last_seen_at: None,
+            reported: json!(null),
+        };
+        let (a, b, c) = (server("a"), server("b"), server("c"));
+        store.insert_servers(&[a.clone(), b.clone()]).await.unwrap();
+        let after_insert = store.inventory_generation().await.unwrap();
+        store.insert_server(&c).await.unwrap();
+        store
+            .record_server_report(a.uid, &json!({"usedUnits": 3}), now())
+            .await
+            .unwrap();
+        let slot = LicenseSlot {
+            target_uid: c.uid,
+            kind: TargetKind::BackupServer,
+            document: json!({"files": []}),
+            revision: 0,
+            updated_at: now(),
+        };
+        let event = LicenseEvent {
+            target_uid: c.uid,
+            at: now(),
+            actor: "admin".into(),
+            action: "install".into(),
+            detail: json!({}),
+        };
+        store.save_license_slot(&slot, None, &event).await.unwrap();
+        let current = store.inventory_generation().await.unwrap();
+        assert_eq!(current, start + 4, "{backend:?}: one generation per change");
+
+        let sorted = |mut v: Vec<Uuid>| {
+            v.sort();
+            v
+        };
+        let all = store.inventory_changes(start).await.unwrap();
+        assert_eq!(all.generation, current);
+        assert_eq!(
+            sorted(all.targets.unwrap()),
+            sorted(vec![a.uid, b.uid, c.uid]),
+            "{backend:?}"
+        );
+        let later = store.inventory_changes(after_insert).await.unwrap();
+        assert_eq!(
+            sorted(later.targets.unwrap()),
+            sorted(vec![a.uid, c.uid]),
+            "{backend:?}"
+        );
+        let none = store.inventory_changes(current).await.unwrap();
+        assert_eq!(none.targets, Some(vec![]), "{backend:?}");
+
+        // Pruned past the caller's generation: the caller must rebuild.
+        assert!(store.prune_inventory_changes(1).await.unwrap() > 0);
+        let pruned = store.inventory_changes(start).await.unwrap();
+        assert_eq!(pruned.generation, current);
+        assert_eq!(pruned.targets, None, "{backend:?}");
+        let recent = store.inventory_changes(current - 1).await.unwrap();
+        assert_eq!(recent.targets, Some(vec![c.uid]), "{backend:?}");
+
+        let found = store
+            .servers_by_uid(&[c.uid, a.uid, Uuid::new_v4()])
+            .await
+            .unwrap();
+        assert_eq!(
+            sorted(found.iter().map(|s| s.uid).collect()),
+            sorted(vec![a.uid, c.uid])
+        );
+        let slots = store.license_slots_by_uid(&[a.uid, c.uid]).await.unwrap();
+        assert_eq!(slots.len(), 1);
+        assert_eq!(slots[0].target_uid, c.uid);
+    }
+}
