@@ -260,7 +260,7 @@ impl CollectionQuery {
 
 /// Puts into `v[start..end]` exactly the elements a full sort would put there, in order.
 /// `cmp` must be a strict total order (no two distinct elements equal).
-fn sort_range<T, F>(v: &mut [T], start: usize, end: usize, mut cmp: F)
+pub(crate) fn sort_range<T, F>(v: &mut [T], start: usize, end: usize, mut cmp: F)
 where
     F: FnMut(&T, &T) -> Ordering,
 {

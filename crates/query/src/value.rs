@@ -65,10 +65,18 @@ impl ScalarKind {
 }
 
 /// A point in time: seconds since 1970-01-01T00:00:00Z plus nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub(crate) struct Instant {
     secs: i64,
     nanos: u32,
+}
+
+impl Instant {
+    /// An order-preserving code: `a < b` exactly when `a.code() < b.code()`.
+    pub(crate) fn code(self) -> u128 {
+        // Flipping the sign bit maps i64 order onto u64 order.
+        (u128::from((self.secs as u64) ^ (1 << 63)) << 32) | u128::from(self.nanos)
+    }
 }
 
 /// A number that keeps integers exact.
@@ -97,6 +105,31 @@ impl Num {
             (Num::Int(a), Num::Float(b)) => cmp_int_float(a, b),
             (Num::Float(a), Num::Int(b)) => cmp_int_float(b, a).reverse(),
         }
+    }
+
+    /// An order-preserving code consistent with [`Num::cmp`]: `a.cmp(b)` equals
+    /// `a.code().cmp(&b.code())` for every pair of (finite) numbers.
+    pub(crate) fn code(self) -> u128 {
+        // The high bits order by the nearest `f64` (rounding is monotonic, so this never
+        // contradicts the exact order); the low bits order integers that round to the
+        // same `f64` by their exact distance from it (at most 2^10 in magnitude).
+        let (approx, diff) = match self {
+            Num::Int(i) => {
+                let f = i as f64;
+                // |f| <= 2^63, so the conversion to i128 is exact.
+                (f, i128::from(i) - f as i128)
+            }
+            Num::Float(f) => (f, 0),
+        };
+        let approx = approx + 0.0; // -0.0 becomes 0.0, which compares equal to it.
+        let bits = approx.to_bits();
+        let ordered = if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | (1 << 63)
+        };
+        let low = u64::try_from(diff + (1 << 32)).unwrap_or(0);
+        (u128::from(ordered) << 64) | u128::from(low)
     }
 
     fn from_f64(f: f64) -> Option<Num> {

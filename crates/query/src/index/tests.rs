@@ -1,0 +1,1 @@
+//! Unit tests for the index: incremental updates and cache patching.
