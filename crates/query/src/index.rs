@@ -483,8 +483,8 @@ impl Column {
                         }),
                     })
                     .collect();
-                bits_from(slots, |i| {
-                    table.get(ids[i] as usize).copied().unwrap_or(false)
+                pack(ids, slots, |&id| {
+                    table.get(id as usize).copied().unwrap_or(false)
                 })
             }
             Data::Uuid(t) => bits_from(slots, |i| leaf.eval_cell(&t.cell(i, Val::Uuid))),
@@ -588,6 +588,22 @@ fn bits_from(slots: usize, f: impl Fn(usize) -> bool) -> Vec<u64> {
         }
         *word = acc;
     }
+    out
+}
+
+/// Like [`bits_from`] over a per-row slice (no per-row bounds checks).
+fn pack<T>(rows: &[T], slots: usize, f: impl Fn(&T) -> bool) -> Vec<u64> {
+    let rows = &rows[..slots.min(rows.len())];
+    let mut out: Vec<u64> = rows
+        .chunks(64)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .fold(0u64, |acc, (j, v)| acc | u64::from(f(v)) << j)
+        })
+        .collect();
+    out.resize(words(slots), 0);
     out
 }
 
@@ -762,6 +778,12 @@ impl Index {
         self.run(q, None)
     }
 
+    /// Forgets every cached sort order (they are rebuilt on demand).
+    pub fn clear_sort_cache(&self) {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.perms.clear();
+    }
+
     /// Approximate heap use.
     pub fn memory(&self) -> IndexMemory {
         let mut m = IndexMemory {
@@ -886,9 +908,14 @@ impl Index {
         };
         if let Some(visible) = visible {
             let b = bits.get_or_insert_with(|| self.live.clone());
-            for row in ones(b) {
-                if !visible(row) {
-                    b[row as usize / 64] &= !(1 << (row % 64));
+            for (w, word) in b.iter_mut().enumerate() {
+                let mut rest = *word;
+                while rest != 0 {
+                    let j = rest.trailing_zeros();
+                    rest &= rest - 1;
+                    if !visible((w * 64) as u32 + j) {
+                        *word &= !(1 << j);
+                    }
                 }
             }
         }
@@ -985,6 +1012,9 @@ impl Index {
             }
         }
         let order = &self.order;
+        if width <= 1 {
+            return self.order_one(keys.first(), &codes, rows, start, end);
+        }
         let cmp = |&a: &u32, &b: &u32| -> Ordering {
             let (a, b) = (a as usize, b as usize);
             for (j, key) in keys.iter().enumerate() {
@@ -1000,6 +1030,60 @@ impl Index {
         let mut idx: Vec<u32> = (0..rows.len() as u32).collect();
         sort_range(&mut idx, start, end, cmp);
         idx[start..end].iter().map(|&i| rows[i as usize]).collect()
+    }
+}
+
+impl Index {
+    /// [`Index::order_rows`] for at most one key: sorts compact inline tuples (no
+    /// indirection), nulls apart from values.
+    fn order_one(
+        &self,
+        key: Option<&Key>,
+        codes: &[Option<u128>],
+        rows: &[u32],
+        start: usize,
+        end: usize,
+    ) -> Vec<u32> {
+        let desc = key.is_some_and(|k| k.desc);
+        let mut vals: Vec<(u128, u128, u32)> = Vec::new();
+        let mut nulls: Vec<(u128, u32)> = Vec::new();
+        for (i, &r) in rows.iter().enumerate() {
+            let o = self.order[r as usize];
+            match codes.get(i).copied().flatten() {
+                // Descending reverses the key only; ties stay in default order.
+                Some(c) => vals.push((if desc { !c } else { c }, o, r)),
+                None => nulls.push((o, r)),
+            }
+        }
+        let mut out = Vec::with_capacity(end - start);
+        if desc {
+            let nv = vals.len();
+            emit(&mut vals, 0, start, end, &mut out, |v| v.2);
+            emit(&mut nulls, nv, start, end, &mut out, |v| v.1);
+        } else {
+            let nn = nulls.len();
+            emit(&mut nulls, 0, start, end, &mut out, |v| v.1);
+            emit(&mut vals, nn, start, end, &mut out, |v| v.2);
+        }
+        out
+    }
+}
+
+/// Appends the rows at overall positions `start..end` that fall in `part`, which
+/// occupies positions `offset..offset + part.len()` of the result once sorted.
+fn emit<T: Ord>(
+    part: &mut [T],
+    offset: usize,
+    start: usize,
+    end: usize,
+    out: &mut Vec<u32>,
+    row: impl Fn(&T) -> u32,
+) {
+    let s = start.saturating_sub(offset).min(part.len());
+    let e = end.saturating_sub(offset).min(part.len());
+    if s < e {
+        sort_range(part, s, e, T::cmp);
+        out.extend(part[s..e].iter().map(row));
     }
 }
 
