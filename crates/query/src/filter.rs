@@ -354,7 +354,7 @@ impl Leaf {
     {
         let any_target = |n: usize, v: &I::Item| (0..n).any(|t| eq(t, v.clone()));
         match &self.test {
-            Test::IsNull { negate } => !present != *negate,
+            Test::IsNull { negate } => present == *negate,
             Test::HasElement { .. } => elements.is_some_and(|mut e| e.any(|v| eq(0, v))),
             Test::SameSet { targets, negate } => {
                 let n = targets.len();

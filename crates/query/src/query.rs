@@ -206,7 +206,7 @@ impl CollectionQuery {
 
     /// Whether `doc` passes the filter.
     pub fn matches(&self, doc: &Value) -> bool {
-        self.filter.as_ref().map_or(true, |f| f.matches(doc))
+        self.filter.as_ref().is_none_or(|f| f.matches(doc))
     }
 
     /// Orders two documents by the sort keys alone (`Equal` when they tie on all keys).
