@@ -107,7 +107,12 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
-    index_benches(c, &docs, [&a, &b_query, &c_query, &unsorted, &full]);
+    let f = query(
+        "filter=[{'property':'expirationDate','operation':'lessThan','value':'2026-06-01T00:00:00Z'},\
+         {'property':'units','operation':'greaterThanOrEqual','value':500}]\
+         &sort=[{'property':'status'},{'property':'units','direction':'descending'}]&limit=100",
+    );
+    index_benches(c, &docs, [&a, &b_query, &c_query, &unsorted, &full, &f]);
 
     c.bench_function("parse_query_string", |b| {
         let raw = "filter=%5B%7B%22property%22%3A%22company%22%2C%22items%22%3Anull%2C%22operation%22%3A%22equals%22%2C%22collation%22%3A%22ordinal%22%2C%22value%22%3A%22Acme+Ltd%22%7D%5D\
@@ -129,8 +134,8 @@ fn build(docs: &[Value]) -> Index {
 }
 
 /// The same queries answered by `Index` (rows only: rendering the page is the caller's).
-fn index_benches(c: &mut Criterion, docs: &[Value], queries: [&CollectionQuery; 5]) {
-    let names = ["a", "b", "c", "d", "e"];
+fn index_benches(c: &mut Criterion, docs: &[Value], queries: [&CollectionQuery; 6]) {
+    let names = ["a", "b", "c", "d", "e", "f"];
     let index = build(docs);
     let m = index.memory();
     eprintln!(

@@ -213,7 +213,7 @@ pub(crate) enum OrderOp {
 }
 
 impl OrderOp {
-    fn accepts(self, o: Ordering) -> bool {
+    pub(crate) fn accepts(self, o: Ordering) -> bool {
         match self {
             OrderOp::Lt => o == Ordering::Less,
             OrderOp::Le => o != Ordering::Greater,

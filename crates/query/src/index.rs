@@ -50,7 +50,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::Value;
 
 use crate::collation::Collation;
-use crate::filter::{Cell, Leaf, Node};
+use crate::filter::{Cell, Leaf, Node, Target, Test};
 use crate::query::{sort_range, CollectionQuery};
 use crate::schema::{Field, FieldType, Schema};
 use crate::sort::{Direction, SortKey};
@@ -487,10 +487,10 @@ impl Column {
                     table.get(id as usize).copied().unwrap_or(false)
                 })
             }
-            Data::Uuid(t) => bits_from(slots, |i| leaf.eval_cell(&t.cell(i, Val::Uuid))),
-            Data::Instant(t) => bits_from(slots, |i| leaf.eval_cell(&t.cell(i, Val::Instant))),
-            Data::Num(t) => bits_from(slots, |i| leaf.eval_cell(&t.cell(i, Val::Num))),
-            Data::Bool(t) => bits_from(slots, |i| leaf.eval_cell(&t.cell(i, Val::Bool))),
+            Data::Uuid(t) => eval_typed(leaf, t, slots, Val::Uuid),
+            Data::Instant(t) => eval_typed(leaf, t, slots, Val::Instant),
+            Data::Num(t) => eval_typed(leaf, t, slots, Val::Num),
+            Data::Bool(t) => eval_typed(leaf, t, slots, Val::Bool),
             Data::TextArray { cells, dict } => {
                 let table = element_table(leaf, dict.id_bound(), |id| {
                     dict.get(id).map(|s| Val::Text(Cow::Borrowed(s.as_ref())))
@@ -537,6 +537,47 @@ impl Column {
             Data::UuidArray { cells, dict } => (cells_bytes(cells) + dict.heap_bytes(), 0),
         }
     }
+}
+
+/// Evaluates a leaf on a typed column. Equality and ordering tests compare
+/// order-preserving codes (`Val::code`) in a tight loop; other tests go through
+/// `Leaf::eval_cell` row by row.
+fn eval_typed<T: Copy>(
+    leaf: &Leaf,
+    col: &Typed<T>,
+    slots: usize,
+    wrap: impl Fn(T) -> Val<'static>,
+) -> Vec<u64> {
+    let null = leaf.eval_cell(&Cell::Null);
+    let invalid = leaf.eval_cell(&Cell::Invalid);
+    let code = |v: T| wrap(v).code().unwrap_or(0);
+    let by_code = |accept: &dyn Fn(u128) -> bool| -> Vec<u64> {
+        bits_from(slots, |i| match col.state.get(i) {
+            Some(&PRESENT) => col.vals.get(i).is_some_and(|v| accept(code(*v))),
+            Some(&INVALID) => invalid,
+            _ => null,
+        })
+    };
+    match leaf.test() {
+        Test::Order {
+            op,
+            target: Target::Value(t),
+        } => {
+            if let Some(tc) = t.code() {
+                return by_code(&|c| op.accepts(c.cmp(&tc)));
+            }
+        }
+        Test::Eq {
+            target: Target::Value(t),
+            negate,
+        } => {
+            if let Some(tc) = t.code() {
+                return by_code(&|c| (c == tc) != *negate);
+            }
+        }
+        _ => {}
+    }
+    bits_from(slots, |i| leaf.eval_cell(&col.cell(i, &wrap)))
 }
 
 /// `table[id * targets + t]`: whether dictionary entry `id` equals target `t` of the

@@ -221,6 +221,18 @@ impl Val<'_> {
         }
     }
 
+    /// An order-preserving code for non-text values: for two values of the same kind,
+    /// `a.cmp_same_kind(b)` equals `a.code().cmp(&b.code())`. `None` for text.
+    pub(crate) fn code(&self) -> Option<u128> {
+        match self {
+            Val::Text(_) => None,
+            Val::Uuid(u) => Some(*u),
+            Val::Instant(i) => Some(i.code()),
+            Val::Num(n) => Some(n.code()),
+            Val::Bool(b) => Some(u128::from(*b)),
+        }
+    }
+
     fn rank(&self) -> u8 {
         match self {
             Val::Text(_) => 0,
