@@ -594,6 +594,53 @@ mod tests {
     }
 
     #[test]
+    fn codes_order_like_values() {
+        let nums = [
+            Num::Int(i64::MIN),
+            Num::Int(i64::MIN + 1),
+            Num::Int(-(1 << 53) - 1),
+            Num::Int(-3),
+            Num::Int(0),
+            Num::Int(1),
+            Num::Int((1 << 53) + 1),
+            Num::Int(i64::MAX - 1),
+            Num::Int(i64::MAX),
+            Num::Float(-1e300),
+            Num::Float(-9_223_372_036_854_775_808.0),
+            Num::Float(-2.5),
+            Num::Float(-0.0),
+            Num::Float(0.0),
+            Num::Float(1e-300),
+            Num::Float(2.5),
+            Num::Float(9_007_199_254_740_992.0),
+            Num::Float(9_223_372_036_854_775_808.0),
+            Num::Float(1e19),
+            Num::Float(1e300),
+        ];
+        for a in nums {
+            for b in nums {
+                assert_eq!(a.cmp(b), a.code().cmp(&b.code()), "{a:?} {b:?}");
+            }
+        }
+        let instants: Vec<Instant> = [
+            "0001-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999999999Z",
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T00:00:00.000000001Z",
+            "2024-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59.9Z",
+        ]
+        .iter()
+        .map(|s| inst(s))
+        .collect();
+        for a in &instants {
+            for b in &instants {
+                assert_eq!(a.cmp(b), a.code().cmp(&b.code()), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
     fn client_coercions() {
         let n = |s: &str| Json::Number(s.into());
         let st = |s: &str| Json::String(s.into());
