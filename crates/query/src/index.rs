@@ -487,10 +487,10 @@ impl Column {
                     table.get(id as usize).copied().unwrap_or(false)
                 })
             }
-            Data::Uuid(t) => eval_typed(leaf, t, slots, Val::Uuid),
-            Data::Instant(t) => eval_typed(leaf, t, slots, Val::Instant),
-            Data::Num(t) => eval_typed(leaf, t, slots, Val::Num),
-            Data::Bool(t) => eval_typed(leaf, t, slots, Val::Bool),
+            Data::Uuid(t) => eval_typed(leaf, t, slots, Val::Uuid, |u| u),
+            Data::Instant(t) => eval_typed(leaf, t, slots, Val::Instant, Instant::code),
+            Data::Num(t) => eval_typed(leaf, t, slots, Val::Num, Num::code),
+            Data::Bool(t) => eval_typed(leaf, t, slots, Val::Bool, u128::from),
             Data::TextArray { cells, dict } => {
                 let table = element_table(leaf, dict.id_bound(), |id| {
                     dict.get(id).map(|s| Val::Text(Cow::Borrowed(s.as_ref())))
@@ -540,44 +540,57 @@ impl Column {
 }
 
 /// Evaluates a leaf on a typed column. Equality and ordering tests compare
-/// order-preserving codes (`Val::code`) in a tight loop; other tests go through
-/// `Leaf::eval_cell` row by row.
+/// order-preserving codes (the same as `Val::code`) in a tight loop; other tests go
+/// through `Leaf::eval_cell` row by row.
 fn eval_typed<T: Copy>(
     leaf: &Leaf,
     col: &Typed<T>,
     slots: usize,
     wrap: impl Fn(T) -> Val<'static>,
+    code: impl Fn(T) -> u128,
 ) -> Vec<u64> {
-    let null = leaf.eval_cell(&Cell::Null);
-    let invalid = leaf.eval_cell(&Cell::Invalid);
-    let code = |v: T| wrap(v).code().unwrap_or(0);
-    let by_code = |accept: &dyn Fn(u128) -> bool| -> Vec<u64> {
-        bits_from(slots, |i| match col.state.get(i) {
-            Some(&PRESENT) => col.vals.get(i).is_some_and(|v| accept(code(*v))),
-            Some(&INVALID) => invalid,
-            _ => null,
-        })
-    };
-    match leaf.test() {
+    // What a present value's comparison with the target (Less, Equal, Greater) gives.
+    let by_order = match leaf.test() {
         Test::Order {
             op,
             target: Target::Value(t),
-        } => {
-            if let Some(tc) = t.code() {
-                return by_code(&|c| op.accepts(c.cmp(&tc)));
-            }
-        }
+        } => t.code().map(|tc| {
+            let accepts =
+                [Ordering::Less, Ordering::Equal, Ordering::Greater].map(|o| op.accepts(o));
+            (tc, accepts)
+        }),
         Test::Eq {
             target: Target::Value(t),
             negate,
-        } => {
-            if let Some(tc) = t.code() {
-                return by_code(&|c| (c == tc) != *negate);
-            }
-        }
-        _ => {}
-    }
-    bits_from(slots, |i| leaf.eval_cell(&col.cell(i, &wrap)))
+        } => t.code().map(|tc| (tc, [*negate, !*negate, *negate])),
+        _ => None,
+    };
+    let Some((tc, accepts)) = by_order else {
+        return bits_from(slots, |i| leaf.eval_cell(&col.cell(i, &wrap)));
+    };
+    let null = leaf.eval_cell(&Cell::Null);
+    let invalid = leaf.eval_cell(&Cell::Invalid);
+    let n = slots.min(col.state.len()).min(col.vals.len());
+    let mut out: Vec<u64> = col.state[..n]
+        .chunks(64)
+        .zip(col.vals[..n].chunks(64))
+        .map(|(states, vals)| {
+            states
+                .iter()
+                .zip(vals)
+                .enumerate()
+                .fold(0u64, |acc, (j, (&s, &v))| {
+                    let hit = match s {
+                        PRESENT => accepts[(code(v).cmp(&tc) as i8 + 1) as usize],
+                        INVALID => invalid,
+                        _ => null,
+                    };
+                    acc | u64::from(hit) << j
+                })
+        })
+        .collect();
+    out.resize(words(slots), 0);
+    out
 }
 
 /// `table[id * targets + t]`: whether dictionary entry `id` equals target `t` of the
