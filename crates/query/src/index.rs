@@ -1069,19 +1069,55 @@ impl Index {
         if width <= 1 {
             return self.order_one(keys.first(), &codes, rows, start, end);
         }
-        let cmp = |&a: &u32, &b: &u32| -> Ordering {
-            let (a, b) = (a as usize, b as usize);
-            for (j, key) in keys.iter().enumerate() {
-                let o = codes[a * width + j].cmp(&codes[b * width + j]);
-                let o = if key.desc { o.reverse() } else { o };
-                if o.is_ne() {
-                    return o;
+        // Several keys: dense ranks per key (nulls 0, direction applied), then one
+        // packed integer per row when they fit.
+        let n = rows.len();
+        let mut ranks = vec![0u32; n * width];
+        for (j, key) in keys.iter().enumerate() {
+            let mut present: Vec<(u128, u32)> = (0..n)
+                .filter_map(|i| codes[i * width + j].map(|c| (c, i as u32)))
+                .collect();
+            present.sort_unstable();
+            let mut rank = 0u32;
+            let mut prev = None;
+            for &(c, i) in &present {
+                if prev != Some(c) {
+                    rank += 1;
+                    prev = Some(c);
+                }
+                ranks[i as usize * width + j] = rank;
+            }
+            if key.desc {
+                let last = rank + 1;
+                for i in 0..n {
+                    ranks[i * width + j] = last - ranks[i * width + j];
                 }
             }
-            let (ra, rb) = (rows[a] as usize, rows[b] as usize);
-            (order[ra], ra).cmp(&(order[rb], rb))
+        }
+        if width <= 4 {
+            let mut packed: Vec<(u128, u128, u32)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| {
+                    let key = ranks[i * width..(i + 1) * width]
+                        .iter()
+                        .fold(0u128, |acc, &x| (acc << 32) | u128::from(x));
+                    (key, order[r as usize], r)
+                })
+                .collect();
+            sort_range(&mut packed, start, end, |a, b| a.cmp(b));
+            return packed[start..end].iter().map(|p| p.2).collect();
+        }
+        let cmp = |&a: &u32, &b: &u32| -> Ordering {
+            let (a, b) = (a as usize, b as usize);
+            ranks[a * width..(a + 1) * width]
+                .cmp(&ranks[b * width..(b + 1) * width])
+                .then_with(|| {
+                    let (ra, rb) = (rows[a] as usize, rows[b] as usize);
+                    (order[ra], ra).cmp(&(order[rb], rb))
+                })
         };
-        let mut idx: Vec<u32> = (0..rows.len() as u32).collect();
+        let mut idx: Vec<u32> = (0..n as u32).collect();
         sort_range(&mut idx, start, end, cmp);
         idx[start..end].iter().map(|&i| rows[i as usize]).collect()
     }

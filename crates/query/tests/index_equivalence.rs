@@ -300,7 +300,12 @@ fn random_query(r: &mut Rng, schema: &Schema, n: usize) -> CollectionQuery {
         let f = Filter::parse(&text, schema).unwrap_or_else(|e| panic!("{text}: {e}"));
         Some(f).filter(|f| !f.is_empty())
     };
-    let keys: Vec<Value> = (0..r.below(4))
+    let width = if r.chance(10) {
+        5 + r.below(2)
+    } else {
+        r.below(4)
+    };
+    let keys: Vec<Value> = (0..width)
         .map(|_| {
             let mut k = json!({"property": r.pick(&SORTABLE)});
             if r.chance(50) {
