@@ -6,6 +6,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
+use tallyman_query::index::Index;
 use tallyman_query::{Allowed, CollectionQuery, FieldType, QueryOptions, Schema};
 
 const DOCS: usize = 100_000;
@@ -106,6 +107,13 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
+    let f = query(
+        "filter=[{'property':'expirationDate','operation':'lessThan','value':'2026-06-01T00:00:00Z'},\
+         {'property':'units','operation':'greaterThanOrEqual','value':500}]\
+         &sort=[{'property':'status'},{'property':'units','direction':'descending'}]&limit=100",
+    );
+    index_benches(c, &docs, [&a, &b_query, &c_query, &unsorted, &full, &f]);
+
     c.bench_function("parse_query_string", |b| {
         let raw = "filter=%5B%7B%22property%22%3A%22company%22%2C%22items%22%3Anull%2C%22operation%22%3A%22equals%22%2C%22collation%22%3A%22ordinal%22%2C%22value%22%3A%22Acme+Ltd%22%7D%5D\
                    &sort=[{'property':'expirationDate','direction':'descending'}]&limit=500&offset=1000";
@@ -115,6 +123,76 @@ fn benches(c: &mut Criterion) {
             black_box(CollectionQuery::from_query_string(Some(black_box(raw)), &schema, &opts, Allowed::ALL))
         })
     });
+}
+
+fn build(docs: &[Value]) -> Index {
+    let mut index = Index::new(&schema());
+    for (i, doc) in docs.iter().enumerate() {
+        index.upsert(i as u32, i as u128, doc);
+    }
+    index
+}
+
+/// The same queries answered by `Index` (rows only: rendering the page is the caller's).
+fn index_benches(c: &mut Criterion, docs: &[Value], queries: [&CollectionQuery; 6]) {
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let index = build(docs);
+    let m = index.memory();
+    eprintln!(
+        "index over {} docs: columns {} B ({} B/row), strings {} B, sort cache {} B",
+        docs.len(),
+        m.columns,
+        m.columns / docs.len(),
+        m.strings,
+        m.sort_cache
+    );
+
+    let mut group = c.benchmark_group("index_100k");
+    group.sample_size(20);
+    group.bench_function("build_100k", |b| {
+        b.iter(|| black_box(build(black_box(docs))))
+    });
+    for (name, q) in names.iter().zip(queries) {
+        // Cold: a fresh clone of the index has no cached sort order.
+        group.bench_function(format!("{name}_cold"), |b| {
+            b.iter(|| {
+                index.clear_sort_cache();
+                black_box(index.query_all(black_box(q)))
+            })
+        });
+        let _ = index.query_all(q);
+        group.bench_function(format!("{name}_warm"), |b| {
+            b.iter(|| black_box(index.query_all(black_box(q))))
+        });
+        group.bench_function(format!("{name}_warm_visible"), |b| {
+            b.iter(|| black_box(index.query(black_box(q), |row| row % 10 != 3)))
+        });
+    }
+    // One write with every query's sort order cached, then the next (warm) query.
+    let mut index = index;
+    let mut i = 0usize;
+    // Writes are measured with a query after each (as in service): a long run of
+    // writes without queries drops the caches instead of patching them.
+    group.bench_function("upsert_one_then_d", |b| {
+        b.iter(|| {
+            i = (i + 7919) % docs.len();
+            let mut doc = docs[i].clone();
+            doc["units"] = json!(i as f64);
+            doc["expirationDate"] = json!("2031-01-01T00:00:00Z");
+            index.upsert(i as u32, i as u128, black_box(&doc));
+            black_box(index.query_all(queries[3]))
+        })
+    });
+    group.bench_function("upsert_one_then_a", |b| {
+        b.iter(|| {
+            i = (i + 7919) % docs.len();
+            let mut doc = docs[i].clone();
+            doc["expirationDate"] = json!("2031-01-01T00:00:00Z");
+            index.upsert(i as u32, i as u128, black_box(&doc));
+            black_box(index.query_all(queries[0]))
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(query_benches, benches);

@@ -62,6 +62,38 @@ impl Collation {
             Collation::Lexicographic => natural_cmp(&fold(a), &fold(b)).then_with(|| a.cmp(b)),
         }
     }
+
+    /// Dense ranks of `texts` in this collation's order: `ranks[i] < ranks[j]` exactly
+    /// when `compare(texts[i], texts[j])` is `Less`, and equal ranks for equal texts.
+    /// Ranks start at 0. Each text is lower-cased once, not once per comparison.
+    pub(crate) fn ranks(self, texts: &[&str]) -> Vec<u32> {
+        let folded: Vec<Cow<'_, str>> = match self {
+            Collation::Ordinal => Vec::new(),
+            Collation::IgnoreCase | Collation::Lexicographic => {
+                texts.iter().map(|t| fold(t)).collect()
+            }
+        };
+        let cmp = |a: usize, b: usize| -> Ordering {
+            match self {
+                Collation::Ordinal => texts[a].cmp(texts[b]),
+                Collation::IgnoreCase => folded[a].cmp(&folded[b]),
+                Collation::Lexicographic => {
+                    natural_cmp(&folded[a], &folded[b]).then_with(|| texts[a].cmp(texts[b]))
+                }
+            }
+        };
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_unstable_by(|&a, &b| cmp(a, b));
+        let mut ranks = vec![0u32; texts.len()];
+        let mut rank = 0u32;
+        for (pos, &i) in order.iter().enumerate() {
+            if pos > 0 && cmp(order[pos - 1], i) != Ordering::Equal {
+                rank += 1;
+            }
+            ranks[i] = rank;
+        }
+        ranks
+    }
 }
 
 /// A client-supplied string prepared once for repeated comparisons.

@@ -78,6 +78,11 @@ impl Filter {
     pub fn matches(&self, doc: &Value) -> bool {
         self.items.iter().all(|n| n.eval(doc))
     }
+
+    /// The top-level expressions (AND-ed), for evaluators over other representations.
+    pub(crate) fn items(&self) -> &[Node] {
+        &self.items
+    }
 }
 
 /// A leaf (comparison) operation.
@@ -155,7 +160,7 @@ impl Op {
 }
 
 #[derive(Debug, Clone)]
-enum Node {
+pub(crate) enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     /// Negation of the conjunction of the items.
@@ -181,15 +186,26 @@ impl Node {
 }
 
 #[derive(Debug, Clone)]
-struct Leaf {
+pub(crate) struct Leaf {
     field: Field,
     kind: ScalarKind,
     collation: Collation,
     test: Test,
 }
 
+/// A property's value in one document or index row, as the leaf tests see it.
+#[derive(Debug, Clone)]
+pub(crate) enum Cell<'a> {
+    /// Absent or JSON `null`.
+    Null,
+    /// Present, but not convertible to the property's type.
+    Invalid,
+    /// The converted value.
+    Val(Val<'a>),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OrderOp {
+pub(crate) enum OrderOp {
     Lt,
     Le,
     Gt,
@@ -197,7 +213,7 @@ enum OrderOp {
 }
 
 impl OrderOp {
-    fn accepts(self, o: Ordering) -> bool {
+    pub(crate) fn accepts(self, o: Ordering) -> bool {
         match self {
             OrderOp::Lt => o == Ordering::Less,
             OrderOp::Le => o != Ordering::Greater,
@@ -208,7 +224,7 @@ impl OrderOp {
 }
 
 #[derive(Debug, Clone)]
-enum Test {
+pub(crate) enum Test {
     /// `equals null` (`negate: false`) or `notEquals null`.
     IsNull { negate: bool },
     /// Scalar `equals` / `notEquals`.
@@ -231,90 +247,157 @@ enum Test {
     Superset { targets: Vec<Target> },
 }
 
+impl Test {
+    /// Whether this test reads the elements of an array property.
+    pub(crate) fn is_array_test(&self) -> bool {
+        matches!(
+            self,
+            Test::HasElement { .. }
+                | Test::SameSet { .. }
+                | Test::Overlaps { .. }
+                | Test::Subset { .. }
+                | Test::Superset { .. }
+        )
+    }
+
+    /// The comparison values of an array test (one for `contains`), by index.
+    pub(crate) fn targets(&self) -> &[Target] {
+        match self {
+            Test::HasElement { target } => std::slice::from_ref(target),
+            Test::SameSet { targets, .. }
+            | Test::Overlaps { targets, .. }
+            | Test::Subset { targets }
+            | Test::Superset { targets }
+            | Test::In { targets, .. } => targets,
+            Test::Eq { target, .. } | Test::Order { target, .. } => std::slice::from_ref(target),
+            Test::IsNull { .. } | Test::Substring { .. } => &[],
+        }
+    }
+}
+
 /// A prepared comparison value.
 #[derive(Debug, Clone)]
-enum Target {
+pub(crate) enum Target {
     Text(Needle),
     Value(Val<'static>),
 }
 
 impl Leaf {
+    /// The property this leaf reads.
+    pub(crate) fn field(&self) -> &Field {
+        &self.field
+    }
+
+    /// The prepared test.
+    pub(crate) fn test(&self) -> &Test {
+        &self.test
+    }
+
     fn eval(&self, doc: &Value) -> bool {
         let value = self.field.lookup(doc).filter(|v| !v.is_null());
+        if let Test::IsNull { negate } = self.test {
+            return value.is_none() != negate;
+        }
+        if self.test.is_array_test() {
+            let targets = self.test.targets();
+            return self.eval_elements(value.is_some(), elements(value), |t, v| {
+                targets.get(t).is_some_and(|target| self.eq(target, v))
+            });
+        }
+        let cell = match value {
+            None => Cell::Null,
+            Some(v) => from_doc(self.kind, v).map_or(Cell::Invalid, Cell::Val),
+        };
+        self.eval_cell(&cell)
+    }
+
+    /// Evaluates a scalar test (or `IsNull`) on a property value. Array tests are false.
+    pub(crate) fn eval_cell(&self, cell: &Cell<'_>) -> bool {
+        let val = match cell {
+            Cell::Val(v) => Some(v),
+            Cell::Null | Cell::Invalid => None,
+        };
         match &self.test {
-            Test::IsNull { negate } => value.is_none() != *negate,
-            Test::Eq { target, negate } => value.is_some_and(|v| self.eq(target, v)) != *negate,
-            Test::Order { op, target } => value
-                .and_then(|v| self.cmp(v, target))
+            Test::IsNull { negate } => matches!(cell, Cell::Null) != *negate,
+            Test::Eq { target, negate } => val.is_some_and(|v| self.val_eq(target, v)) != *negate,
+            Test::Order { op, target } => val
+                .and_then(|v| self.val_cmp(v, target))
                 .is_some_and(|o| op.accepts(o)),
-            Test::Substring { needle } => value.is_some_and(|v| match v {
-                Value::String(s) => needle.is_in(s, self.collation),
-                other => from_doc(ScalarKind::Text, other)
-                    .as_ref()
-                    .and_then(Val::as_text)
-                    .is_some_and(|s| needle.is_in(s, self.collation)),
-            }),
-            Test::In { targets, null } => match value {
-                None => *null,
-                Some(v) => targets.iter().any(|t| self.eq(t, v)),
+            Test::Substring { needle } => val
+                .and_then(Val::as_text)
+                .is_some_and(|s| needle.is_in(s, self.collation)),
+            Test::In { targets, null } => match cell {
+                Cell::Null => *null,
+                Cell::Invalid => false,
+                Cell::Val(v) => targets.iter().any(|t| self.val_eq(t, v)),
             },
-            Test::HasElement { target } => {
-                elements(value).is_some_and(|mut e| e.any(|v| self.eq(target, v)))
-            }
+            Test::HasElement { .. }
+            | Test::SameSet { .. }
+            | Test::Overlaps { .. }
+            | Test::Subset { .. }
+            | Test::Superset { .. } => false,
+        }
+    }
+
+    /// Evaluates an array test (or `IsNull`). `present`: the property is there and not
+    /// null; `elements`: its elements when it is an array; `eq(t, e)`: whether element
+    /// `e` equals target number `t` of [`Test::targets`]. Scalar tests are false.
+    pub(crate) fn eval_elements<I>(
+        &self,
+        present: bool,
+        elements: Option<I>,
+        eq: impl Fn(usize, I::Item) -> bool,
+    ) -> bool
+    where
+        I: Iterator + Clone,
+        I::Item: Clone,
+    {
+        let any_target = |n: usize, v: &I::Item| (0..n).any(|t| eq(t, v.clone()));
+        match &self.test {
+            Test::IsNull { negate } => present == *negate,
+            Test::HasElement { .. } => elements.is_some_and(|mut e| e.any(|v| eq(0, v))),
             Test::SameSet { targets, negate } => {
-                let same = elements(value).is_some_and(|e| {
-                    let elements: Vec<&Value> = e.collect();
-                    elements
-                        .iter()
-                        .all(|v| targets.iter().any(|t| self.eq(t, v)))
-                        && targets
-                            .iter()
-                            .all(|t| elements.iter().any(|v| self.eq(t, v)))
+                let n = targets.len();
+                let same = elements.is_some_and(|e| {
+                    e.clone().all(|v| any_target(n, &v))
+                        && (0..n).all(|t| e.clone().any(|v| eq(t, v)))
                 });
                 same != *negate
             }
-            Test::Overlaps { targets, null } => match elements(value) {
+            Test::Overlaps { targets, null } => match elements {
                 None => *null,
-                Some(mut e) => e.any(|v| targets.iter().any(|t| self.eq(t, v))),
+                Some(mut e) => e.any(|v| any_target(targets.len(), &v)),
             },
-            Test::Subset { targets } => elements(value)
-                .is_some_and(|mut e| e.all(|v| targets.iter().any(|t| self.eq(t, v)))),
-            Test::Superset { targets } => elements(value).is_some_and(|e| {
-                let elements: Vec<&Value> = e.collect();
-                targets
-                    .iter()
-                    .all(|t| elements.iter().any(|v| self.eq(t, v)))
-            }),
+            Test::Subset { targets } => {
+                elements.is_some_and(|mut e| e.all(|v| any_target(targets.len(), &v)))
+            }
+            Test::Superset { targets } => {
+                elements.is_some_and(|e| (0..targets.len()).all(|t| e.clone().any(|v| eq(t, v))))
+            }
+            Test::Eq { .. } | Test::Order { .. } | Test::Substring { .. } | Test::In { .. } => {
+                false
+            }
         }
     }
 
     /// Whether the document value `v` equals `target` (false when `v` does not convert).
     fn eq(&self, target: &Target, v: &Value) -> bool {
+        from_doc(self.kind, v).is_some_and(|d| self.val_eq(target, &d))
+    }
+
+    /// Whether the converted value `v` equals `target` under the leaf's collation.
+    pub(crate) fn val_eq(&self, target: &Target, v: &Val<'_>) -> bool {
         match target {
-            Target::Text(needle) => match v {
-                Value::String(s) => needle.eq(s, self.collation),
-                other => from_doc(ScalarKind::Text, other)
-                    .as_ref()
-                    .and_then(Val::as_text)
-                    .is_some_and(|s| needle.eq(s, self.collation)),
-            },
-            Target::Value(t) => {
-                from_doc(self.kind, v).is_some_and(|d| d.cmp_same_kind(t) == Ordering::Equal)
-            }
+            Target::Text(needle) => v.as_text().is_some_and(|s| needle.eq(s, self.collation)),
+            Target::Value(t) => v.cmp_same_kind(t) == Ordering::Equal,
         }
     }
 
-    /// Order of the document value `v` relative to `target`.
-    fn cmp(&self, v: &Value, target: &Target) -> Option<Ordering> {
+    /// Order of the converted value `v` relative to `target`.
+    fn val_cmp(&self, v: &Val<'_>, target: &Target) -> Option<Ordering> {
         match target {
-            Target::Text(needle) => match v {
-                Value::String(s) => Some(needle.cmp(s, self.collation)),
-                other => from_doc(ScalarKind::Text, other)
-                    .as_ref()
-                    .and_then(Val::as_text)
-                    .map(|s| needle.cmp(s, self.collation)),
-            },
-            Target::Value(t) => from_doc(self.kind, v).map(|d| d.cmp_same_kind(t)),
+            Target::Text(needle) => v.as_text().map(|s| needle.cmp(s, self.collation)),
+            Target::Value(t) => Some(v.cmp_same_kind(t)),
         }
     }
 }

@@ -39,13 +39,16 @@
 //! * `value` — typed values and coercions (UUIDs, instants, numbers, booleans);
 //! * `collation` — `ordinal`, `ignorecase` and `lexicographic` text comparison;
 //! * `filter`, `sort`, `select`, `paging` — one module per parameter;
-//! * `query` — [`CollectionQuery`], tying them together and evaluating a page.
+//! * `query` — [`CollectionQuery`], tying them together and evaluating a page;
+//! * [`index`] — typed, incrementally updated columns answering the same queries
+//!   without re-reading documents (for lists served from memory).
 //!
 //! The user-facing description of the language is `docs/query-language.md`.
 
 mod collation;
 mod error;
 mod filter;
+pub mod index;
 mod json;
 mod paging;
 mod params;

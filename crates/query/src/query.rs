@@ -206,7 +206,7 @@ impl CollectionQuery {
 
     /// Whether `doc` passes the filter.
     pub fn matches(&self, doc: &Value) -> bool {
-        self.filter.as_ref().map_or(true, |f| f.matches(doc))
+        self.filter.as_ref().is_none_or(|f| f.matches(doc))
     }
 
     /// Orders two documents by the sort keys alone (`Equal` when they tie on all keys).
@@ -260,7 +260,7 @@ impl CollectionQuery {
 
 /// Puts into `v[start..end]` exactly the elements a full sort would put there, in order.
 /// `cmp` must be a strict total order (no two distinct elements equal).
-fn sort_range<T, F>(v: &mut [T], start: usize, end: usize, mut cmp: F)
+pub(crate) fn sort_range<T, F>(v: &mut [T], start: usize, end: usize, mut cmp: F)
 where
     F: FnMut(&T, &T) -> Ordering,
 {

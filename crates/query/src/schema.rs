@@ -166,6 +166,11 @@ impl Schema {
         self.fields.values().map(|f| (f.path.as_ref(), f.ty))
     }
 
+    /// Every known property, declared or implied, in no particular order.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = &Field> + '_ {
+        self.fields.values()
+    }
+
     pub(crate) fn resolve(&self, path: &str) -> Option<&Field> {
         self.fields.get(&path.trim().to_lowercase())
     }

@@ -117,6 +117,11 @@ impl SortKey {
         })
     }
 
+    /// The resolved property.
+    pub(crate) fn field(&self) -> &Field {
+        &self.field
+    }
+
     /// The canonical property path.
     pub fn path(&self) -> &str {
         &self.field.path

@@ -65,10 +65,18 @@ impl ScalarKind {
 }
 
 /// A point in time: seconds since 1970-01-01T00:00:00Z plus nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub(crate) struct Instant {
     secs: i64,
     nanos: u32,
+}
+
+impl Instant {
+    /// An order-preserving code: `a < b` exactly when `a.code() < b.code()`.
+    pub(crate) fn code(self) -> u128 {
+        // Flipping the sign bit maps i64 order onto u64 order.
+        (u128::from((self.secs as u64) ^ (1 << 63)) << 32) | u128::from(self.nanos)
+    }
 }
 
 /// A number that keeps integers exact.
@@ -97,6 +105,31 @@ impl Num {
             (Num::Int(a), Num::Float(b)) => cmp_int_float(a, b),
             (Num::Float(a), Num::Int(b)) => cmp_int_float(b, a).reverse(),
         }
+    }
+
+    /// An order-preserving code consistent with [`Num::cmp`]: `a.cmp(b)` equals
+    /// `a.code().cmp(&b.code())` for every pair of (finite) numbers.
+    pub(crate) fn code(self) -> u128 {
+        // The high bits order by the nearest `f64` (rounding is monotonic, so this never
+        // contradicts the exact order); the low bits order integers that round to the
+        // same `f64` by their exact distance from it (at most 2^10 in magnitude).
+        let (approx, diff) = match self {
+            Num::Int(i) => {
+                let f = i as f64;
+                // |f| <= 2^63, so the conversion to i128 is exact.
+                (f, i128::from(i) - f as i128)
+            }
+            Num::Float(f) => (f, 0),
+        };
+        let approx = approx + 0.0; // -0.0 becomes 0.0, which compares equal to it.
+        let bits = approx.to_bits();
+        let ordered = if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | (1 << 63)
+        };
+        let low = u64::try_from(diff + (1 << 32)).unwrap_or(0);
+        (u128::from(ordered) << 64) | u128::from(low)
     }
 
     fn from_f64(f: f64) -> Option<Num> {
@@ -185,6 +218,18 @@ impl Val<'_> {
             (Val::Num(a), Val::Num(b)) => a.cmp(*b),
             (Val::Bool(a), Val::Bool(b)) => a.cmp(b),
             (a, b) => a.rank().cmp(&b.rank()),
+        }
+    }
+
+    /// An order-preserving code for non-text values: for two values of the same kind,
+    /// `a.cmp_same_kind(b)` equals `a.code().cmp(&b.code())`. `None` for text.
+    pub(crate) fn code(&self) -> Option<u128> {
+        match self {
+            Val::Text(_) => None,
+            Val::Uuid(u) => Some(*u),
+            Val::Instant(i) => Some(i.code()),
+            Val::Num(n) => Some(n.code()),
+            Val::Bool(b) => Some(u128::from(*b)),
         }
     }
 
@@ -546,6 +591,53 @@ mod tests {
         assert_eq!(Num::Int(-2).cmp(Num::Float(-2.5)), Ordering::Greater);
         assert_eq!(Num::Int(i64::MAX).cmp(Num::Float(1e19)), Ordering::Less);
         assert_eq!(Num::Int(i64::MIN).cmp(Num::Float(-1e19)), Ordering::Greater);
+    }
+
+    #[test]
+    fn codes_order_like_values() {
+        let nums = [
+            Num::Int(i64::MIN),
+            Num::Int(i64::MIN + 1),
+            Num::Int(-(1 << 53) - 1),
+            Num::Int(-3),
+            Num::Int(0),
+            Num::Int(1),
+            Num::Int((1 << 53) + 1),
+            Num::Int(i64::MAX - 1),
+            Num::Int(i64::MAX),
+            Num::Float(-1e300),
+            Num::Float(-9_223_372_036_854_775_808.0),
+            Num::Float(-2.5),
+            Num::Float(-0.0),
+            Num::Float(0.0),
+            Num::Float(1e-300),
+            Num::Float(2.5),
+            Num::Float(9_007_199_254_740_992.0),
+            Num::Float(9_223_372_036_854_775_808.0),
+            Num::Float(1e19),
+            Num::Float(1e300),
+        ];
+        for a in nums {
+            for b in nums {
+                assert_eq!(a.cmp(b), a.code().cmp(&b.code()), "{a:?} {b:?}");
+            }
+        }
+        let instants: Vec<Instant> = [
+            "0001-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999999999Z",
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T00:00:00.000000001Z",
+            "2024-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59.9Z",
+        ]
+        .iter()
+        .map(|s| inst(s))
+        .collect();
+        for a in &instants {
+            for b in &instants {
+                assert_eq!(a.cmp(b), a.code().cmp(&b.code()), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
