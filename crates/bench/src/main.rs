@@ -42,20 +42,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// HTTP throughput: /about, a single license GET, a filtered sorted page, installs.
+    /// HTTP throughput and latency of the real server (its own process) beside a hello-world
+    /// axum server in the same run: /about, a single license GET, a filtered sorted page,
+    /// installs, a list right after a write; the server's memory.
     Http {
         /// Backup servers (with licenses) in the store.
         #[arg(long, default_value_t = 100_000)]
         servers: usize,
         /// Requests per measured operation.
-        #[arg(long, default_value_t = 2_000)]
+        #[arg(long, default_value_t = 20_000)]
         requests: usize,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
-        /// Requests for the (slow) filtered page over the whole fleet.
-        #[arg(long, default_value_t = 100)]
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Requests for the filtered page over the whole fleet.
+        #[arg(long, default_value_t = 5_000)]
         page_requests: usize,
+    },
+    /// (Used by `http`.) The hello-world baseline server; prints `listening ADDR`.
+    #[command(hide = true)]
+    Hello,
+    /// (Used by `http`.) The real server over `--database`; prints `listening ADDR` and stops
+    /// when its standard input closes.
+    #[command(hide = true)]
+    Serve {
+        #[arg(long)]
+        trusted_key: std::path::PathBuf,
     },
     /// Report generation time, CSV export speed and peak memory.
     Reports {
@@ -82,6 +94,7 @@ fn peak_rss_mib() -> f64 {
 
 struct Run {
     store: Arc<dyn Store>,
+    url: String,
     _dir: Option<tempdir::TempDir>,
 }
 
@@ -109,7 +122,11 @@ async fn open(database: Option<String>) -> anyhow::Result<Run> {
     };
     let store = tallyman_store::connect(&url).await?;
     store.migrate().await?;
-    Ok(Run { store, _dir: dir })
+    Ok(Run {
+        store,
+        url,
+        _dir: dir,
+    })
 }
 
 async fn provider(store: &Arc<dyn Store>) -> anyhow::Result<Organization> {
@@ -127,22 +144,67 @@ async fn provider(store: &Arc<dyn Store>) -> anyhow::Result<Organization> {
     Ok(p)
 }
 
-/// Latency summary of one measured operation.
-fn summarize(name: &str, mut lat: Vec<Duration>, wall: Duration) {
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
-    println!(
-        "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
-        lat.len(),
-        lat.len() as f64 / wall.as_secs_f64(),
-        pct(0.5).as_secs_f64() * 1000.0,
-        pct(0.99).as_secs_f64() * 1000.0,
-        lat.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0),
-    );
+/// A process of this binary serving something on 127.0.0.1, stopped when dropped.
+struct Child {
+    process: std::process::Child,
+    addr: String,
+}
+
+impl Child {
+    /// Starts `tallyman-bench <args>` and waits for the `listening <addr>` line it prints.
+    fn spawn(args: &[&str]) -> anyhow::Result<Child> {
+        use std::io::BufRead;
+        let mut process = std::process::Command::new(std::env::current_exe()?)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = process.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .with_context(|| format!("unexpected first line from {args:?}: {line:?}"))?
+            .to_string();
+        Ok(Child { process, addr })
+    }
+
+    /// (current, peak) resident memory of the process in MiB.
+    fn rss_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+                .unwrap_or(0.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Requests/s and latency of one measured operation.
+struct Measured {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    count: usize,
 }
 
 /// Runs `n` requests built by `make(i)` with `concurrency` clients; every answer must be 2xx.
-async fn measure<F>(name: &str, n: usize, concurrency: usize, make: F) -> anyhow::Result<()>
+async fn measure<F>(n: usize, concurrency: usize, make: F) -> anyhow::Result<Measured>
 where
     F: Fn(usize) -> reqwest::RequestBuilder,
 {
@@ -163,41 +225,39 @@ where
         .collect()
         .await;
     let wall = start.elapsed();
-    let lat = results
-        .into_iter()
-        .collect::<anyhow::Result<Vec<_>>>()
-        .with_context(|| format!("{name} failed"))?;
-    summarize(name, lat, wall);
-    Ok(())
+    let mut lat = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    lat.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
+    Ok(Measured {
+        rate: lat.len() as f64 / wall.as_secs_f64(),
+        p50: ms(pct(0.5)),
+        p99: ms(pct(0.99)),
+        max: lat.last().map(|d| ms(*d)).unwrap_or(0.0),
+        count: lat.len(),
+    })
 }
 
-async fn http_bench(
-    run: Run,
-    servers: usize,
-    requests: usize,
-    concurrency: usize,
-    page_requests: usize,
-) -> anyhow::Result<()> {
-    let store = run.store.clone();
-    let provider = provider(&store).await?;
-    let password = "bench-password";
-    store
-        .insert_user(&User {
-            uid: Uuid::new_v4(),
-            name: "admin".into(),
-            role: Role::PortalAdministrator,
-            organization_uid: provider.uid,
-            password_hash: hash_password(password)?,
-            enabled: true,
-            created_at: Utc::now(),
-        })
-        .await?;
-    let key = IssuerKey::generate();
-    let mut trust = TrustStore::new();
-    trust.add(key.public());
+fn row(name: &str, m: &Measured, baseline: f64) {
+    println!(
+        "| {name} | {} | {:.0} | {:.1} % | {:.2} | {:.2} | {:.2} |",
+        m.count,
+        m.rate,
+        100.0 * m.rate / baseline,
+        m.p50,
+        m.p99,
+        m.max
+    );
+}
 
-    // Seed servers with licenses of mixed types and expiry, in batches.
-    let seed_start = Instant::now();
+/// Seeds `servers` licensed Backup & Replication servers; returns their uids.
+async fn seed_fleet(
+    store: &Arc<dyn Store>,
+    provider: &Organization,
+    key: &IssuerKey,
+    trust: &TrustStore,
+    servers: usize,
+) -> anyhow::Result<Vec<Uuid>> {
     let now = Utc::now();
     let kinds = [
         LicenseType::Rental,
@@ -216,17 +276,17 @@ async fn http_bench(
                 c.expiration_date = Some(now + ChronoDuration::days((i as i64 * 9) - 40));
                 c.support_expiration_date = c.expiration_date;
             }
-            let text = issue(&c, &key).expect("issue");
-            let v = verify(text.as_bytes(), &trust).expect("verify");
-            InstalledFile {
+            let text = issue(&c, key)?;
+            let v = verify(text.as_bytes(), trust)?;
+            Ok(InstalledFile {
                 license_id: c.license_id,
                 armoured: v.armoured,
                 key_id: v.key_id,
                 claims: v.claims,
                 installed_at: now,
-            }
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let mut uids = Vec::with_capacity(servers);
     for chunk in (0..servers).collect::<Vec<_>>().chunks(5_000) {
         let batch: Vec<ManagedServer> = chunk
@@ -266,22 +326,61 @@ async fn http_bench(
             uids.push(s.uid);
         }
     }
+    Ok(uids)
+}
+
+async fn http_bench(
+    run: Run,
+    url: String,
+    servers: usize,
+    requests: usize,
+    connections: usize,
+    page_requests: usize,
+) -> anyhow::Result<()> {
+    let store = run.store.clone();
+    let provider = provider(&store).await?;
+    let password = "bench-password";
+    store
+        .insert_user(&User {
+            uid: Uuid::new_v4(),
+            name: "admin".into(),
+            role: Role::PortalAdministrator,
+            organization_uid: provider.uid,
+            password_hash: hash_password(password)?,
+            enabled: true,
+            created_at: Utc::now(),
+        })
+        .await?;
+    let key = IssuerKey::generate();
+    let mut trust = TrustStore::new();
+    trust.add(key.public());
+    let key_file = std::env::temp_dir().join(format!("tallyman-bench-{}.pub", Uuid::new_v4()));
+    std::fs::write(&key_file, key.public().to_pem())?;
+
+    let seed_start = Instant::now();
+    let uids = seed_fleet(&store, &provider, &key, &trust, servers).await?;
     println!(
         "seeded {servers} licensed backup servers in {:.1} s",
         seed_start.elapsed().as_secs_f64()
     );
+    drop(store);
+    drop(run.store);
 
-    let state = AppState::new(store.clone(), Arc::new(SystemClock), HttpConfig::default())
-        .await?
-        .with_trust(trust);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}/api/v3", listener.local_addr()?);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(tallyman_http::serve(listener, state, async {
-        let _ = rx.await;
-    }));
+    // The server under test and the baseline each run in a process of their own, so their
+    // memory is their own; the load comes from this process over loopback.
+    let hello = Child::spawn(&["hello"])?;
+    let started = Instant::now();
+    let server = Child::spawn(&[
+        "--database",
+        &url,
+        "serve",
+        "--trusted-key",
+        &key_file.display().to_string(),
+    ])?;
+    let ready = started.elapsed();
+    let base = format!("http://{}/api/v3", server.addr);
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
+        .pool_max_idle_per_host(connections)
         .build()?;
     let token: Value = http
         .post(format!("{base}/token"))
@@ -298,50 +397,60 @@ async fn http_bench(
         .as_str()
         .context("no token")?
         .to_string();
+    let filter = "filter=%5B%7B%22property%22%3A%22status%22%2C%22operation%22%3A%22equals%22%2C%22value%22%3A%22Valid%22%7D%5D&sort=%5B%7B%22property%22%3A%22expirationDate%22%2C%22direction%22%3A%22descending%22%7D%5D&limit=100";
+    let page_url = format!("{base}/licensing/backupServers?{filter}");
 
+    let cold = Instant::now();
+    let first = http.get(&page_url).bearer_auth(&token).send().await?;
+    anyhow::ensure!(first.status().is_success(), "cold list: {}", first.status());
+    let _ = first.bytes().await?;
+    let cold = cold.elapsed();
+
+    let hello_url = format!("http://{}/hello", hello.addr);
+    let baseline = measure(requests, connections, |_| http.get(&hello_url)).await?;
     println!();
-    println!("| operation | requests | requests/s | p50 ms | p99 ms | max ms |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    measure("GET /about", requests, concurrency, |_| {
+    println!(
+        "server ready {:.0} ms after start; first filtered list {:.0} ms after that (cold)",
+        ready.as_secs_f64() * 1000.0,
+        cold.as_secs_f64() * 1000.0
+    );
+    println!();
+    println!("{connections} connections; ratio = requests/s relative to the hello-world server in the same run.");
+    println!();
+    println!("| operation | requests | requests/s | ratio | p50 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    row(
+        "hello-world JSON (axum, baseline)",
+        &baseline,
+        baseline.rate,
+    );
+    let about = measure(requests, connections, |_| {
         http.get(format!("{base}/about")).bearer_auth(&token)
     })
     .await?;
-    measure(
-        "GET one backup server license",
-        requests,
-        concurrency,
-        |i| {
-            http.get(format!(
-                "{base}/licensing/backupServers/{}",
-                uids[(i * 7919) % uids.len()]
-            ))
-            .bearer_auth(&token)
-        },
-    )
-    .await?;
-    let cold = Instant::now();
-    let first = http
-        .get(format!("{base}/licensing/backupServers?limit=1"))
+    row("`GET /about`", &about, baseline.rate);
+    let single = measure(requests, connections, |i| {
+        http.get(format!(
+            "{base}/licensing/backupServers/{}",
+            uids[(i * 7919) % uids.len()]
+        ))
         .bearer_auth(&token)
-        .send()
-        .await?;
-    anyhow::ensure!(first.status().is_success());
-    let _ = first.bytes().await?;
-    println!(
-        "| first list request (cold: loads and renders all {servers}) | 1 | - | {:.0} | - | - |",
-        cold.elapsed().as_secs_f64() * 1000.0
-    );
-    let filter = "filter=%5B%7B%22property%22%3A%22status%22%2C%22operation%22%3A%22equals%22%2C%22value%22%3A%22Valid%22%7D%5D&sort=%5B%7B%22property%22%3A%22expirationDate%22%2C%22direction%22%3A%22descending%22%7D%5D&limit=100";
-    measure(
-        "GET filtered, sorted page of 100",
-        page_requests,
-        concurrency.min(4),
-        |_| {
-            http.get(format!("{base}/licensing/backupServers?{filter}"))
-                .bearer_auth(&token)
-        },
-    )
+    })
     .await?;
+    row(
+        "`GET /licensing/backupServers/{uid}`",
+        &single,
+        baseline.rate,
+    );
+    let page = measure(page_requests, connections, |_| {
+        http.get(&page_url).bearer_auth(&token)
+    })
+    .await?;
+    row(
+        "`GET /licensing/backupServers` filtered (status equals Valid), sorted (expirationDate desc), limit 100",
+        &page,
+        baseline.rate,
+    );
     // Installs: each a fresh rental file for a distinct server.
     let files: Vec<String> = (0..requests.min(uids.len()))
         .map(|_| {
@@ -353,10 +462,10 @@ async fn http_bench(
                 ),
                 &key,
             )
-            .expect("issue")
+            .map_err(anyhow::Error::from)
         })
-        .collect();
-    measure("PUT install a license", files.len(), concurrency, |i| {
+        .collect::<anyhow::Result<_>>()?;
+    let install = measure(files.len(), connections, |i| {
         let form = reqwest::multipart::Form::new().part(
             "license",
             reqwest::multipart::Part::text(files[i].clone()).file_name("license.lic"),
@@ -366,13 +475,98 @@ async fn http_bench(
             .multipart(form)
     })
     .await?;
+    row(
+        "`PUT /licensing/backupServers/{uid}` (install, multipart)",
+        &install,
+        baseline.rate,
+    );
+    // A list right after each single write: the write must not make the list rebuild.
+    let after_write = {
+        let mut lat = Vec::new();
+        let n = page_requests.min(200);
+        let start = Instant::now();
+        for i in 0..n {
+            let form = reqwest::multipart::Form::new().part(
+                "license",
+                reqwest::multipart::Part::text(files[i % files.len()].clone())
+                    .file_name("license.lic"),
+            );
+            let put = http
+                .put(format!(
+                    "{base}/licensing/backupServers/{}",
+                    uids[(i + 1) % uids.len()]
+                ))
+                .bearer_auth(&token)
+                .multipart(form)
+                .send()
+                .await?;
+            let _ = put.bytes().await?;
+            let t = Instant::now();
+            let list = http.get(&page_url).bearer_auth(&token).send().await?;
+            anyhow::ensure!(list.status().is_success(), "list: {}", list.status());
+            let _ = list.bytes().await?;
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        Measured {
+            rate: n as f64 / start.elapsed().as_secs_f64(),
+            p50: ms(lat[lat.len() / 2]),
+            p99: ms(lat[((lat.len() as f64 * 0.99).ceil() as usize).clamp(1, lat.len()) - 1]),
+            max: lat.last().map(|d| ms(*d)).unwrap_or(0.0),
+            count: n,
+        }
+    };
+    println!(
+        "| filtered list right after a single install (sequential pairs; latency of the list) | {} | – | – | {:.2} | {:.2} | {:.2} |",
+        after_write.count, after_write.p50, after_write.p99, after_write.max
+    );
+    let (rss, peak) = server.rss_mib();
+    let (hello_rss, _) = hello.rss_mib();
     println!();
     println!(
-        "peak memory of the benchmark process (server included): {:.0} MiB",
-        peak_rss_mib()
+        "server process memory: {rss:.0} MiB resident now, {peak:.0} MiB peak \
+         (hello-world server: {hello_rss:.0} MiB)"
     );
-    let _ = tx.send(());
-    server.await??;
+    let _ = std::fs::remove_file(&key_file);
+    Ok(())
+}
+
+/// The baseline: the smallest axum server answering a JSON document, on the same runtime
+/// settings as the real server.
+async fn hello_server() -> anyhow::Result<()> {
+    let app = axum::Router::new().route(
+        "/hello",
+        axum::routing::get(|| async { axum::Json(json!({"data": {"hello": "world"}})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening {}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// The real server over an existing database, as `tallyman serve` runs it.
+async fn api_server(run: Run, trusted_key: std::path::PathBuf) -> anyhow::Result<()> {
+    let mut trust = TrustStore::new();
+    trust.add(tallyman_license::IssuerPublicKey::read_file(&trusted_key)?);
+    let state = AppState::new(
+        run.store.clone(),
+        Arc::new(SystemClock),
+        HttpConfig::default(),
+    )
+    .await?
+    .with_trust(trust);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening {}", listener.local_addr()?);
+    // Stops when the parent closes our standard input (or kills us).
+    let stop = async {
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        })
+        .await;
+    };
+    tallyman_http::serve(listener, state, stop).await?;
     Ok(())
 }
 
@@ -516,14 +710,26 @@ async fn reports_bench(run: Run, companies: usize, per_company: usize) -> anyhow
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    match cli.command {
+        Command::Hello => return hello_server().await,
+        Command::Serve { trusted_key } => {
+            let url = cli.database.context("serve needs --database")?;
+            return api_server(open(Some(url)).await?, trusted_key).await;
+        }
+        _ => {}
+    }
     let run = open(cli.database).await?;
     match cli.command {
         Command::Http {
             servers,
             requests,
-            concurrency,
+            connections,
             page_requests,
-        } => http_bench(run, servers, requests, concurrency, page_requests).await,
+        } => {
+            let url = run.url.clone();
+            http_bench(run, url, servers, requests, connections, page_requests).await
+        }
+        Command::Hello | Command::Serve { .. } => Ok(()),
         Command::Reports {
             companies,
             servers_per_company,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use tallyman_app::{App, Clock, LicensePortal};
 use tallyman_license::TrustStore;
-use tallyman_store::{Store, TargetKind};
+use tallyman_store::Store;
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
@@ -72,10 +72,8 @@ pub struct AppState {
     pub installation: (Uuid, DateTime<Utc>),
     /// Actions still running on this node, so a cancel can stop them.
     pub running: Arc<Mutex<HashMap<(Uuid, Uuid), AbortHandle>>>,
-    /// Rendered license lists by kind (see `licensing::rendered_list`).
-    pub list_cache: Arc<Mutex<HashMap<TargetKind, crate::licensing::ListView>>>,
-    /// Serializes rebuilds of `list_cache`.
-    pub list_rebuild: Arc<tokio::sync::Mutex<()>>,
+    /// The indexed license lists of every server kind (see `licensing::list`).
+    pub lists: Arc<crate::licensing::list::Lists>,
     /// Request metrics, exposed on the metrics listener.
     pub metrics: crate::metrics::Metrics,
 }
@@ -92,8 +90,7 @@ impl AppState {
             config: Arc::new(config),
             installation,
             running: Arc::default(),
-            list_cache: Arc::default(),
-            list_rebuild: Arc::default(),
+            lists: Arc::default(),
             metrics: crate::metrics::Metrics::default(),
         })
     }

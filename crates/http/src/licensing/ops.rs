@@ -49,12 +49,11 @@ pub async fn list<R: Resource>(
 ) -> ApiResult<Response> {
     caller.require(roles)?;
     let scope = caller.scope(state).await?;
-    let items = super::rendered_list(state, kind).await?;
-    let visible = items
-        .iter()
-        .filter(|(org, _)| scope.contains(*org))
-        .map(|(_, doc)| doc);
-    Ok(query.page_refs(visible).into_response())
+    let list = state
+        .lists
+        .of(kind)
+        .ok_or_else(|| ApiError::internal(format!("{} has no list", kind.as_str())))?;
+    list.page(state, &scope, &query.query).await
 }
 
 pub async fn get<R>(
@@ -65,6 +64,18 @@ pub async fn get<R>(
     uid: Uuid,
     select: Select<R>,
 ) -> ApiResult<Response> {
+    // A built list holds every target of its kind already rendered and kept current.
+    if let Some(list) = state.lists.of(kind).filter(|l| l.built()) {
+        caller.require(roles)?;
+        let scope = caller.scope(state).await?;
+        if let Some(json) = list.rendered(state, &scope, uid).await? {
+            let doc: Value = serde_json::from_str(&json).map_err(ApiError::internal)?;
+            return Ok(Single {
+                data: select.project(doc),
+            }
+            .into_response());
+        }
+    }
     let target = load(state, caller, kind, roles, uid).await?;
     Ok(respond(state, &target, &select))
 }

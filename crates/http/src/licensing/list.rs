@@ -1,0 +1,403 @@
+//! License lists at fleet scale. Each server kind keeps a [`KindList`]: every target rendered
+//! once as its resource (compact JSON text) plus a typed index of the resource's properties
+//! (`tallyman_query::index`), so a request filters, sorts and pages over columns and only
+//! copies the rows of its page into the response.
+//!
+//! The list stays current on every node without rebuilding:
+//! * writes: every change to a server or license bumps the store's inventory generation and
+//!   logs the targets it touched, in the same transaction. A request reads the generation (one
+//!   small query); when it moved, the targets changed since are re-read and re-rendered, and
+//!   only those rows are replaced in the index;
+//! * time: each row knows the next instant its status or message can change by time alone
+//!   (a day count, a grace boundary); rows whose instant has passed are re-rendered the same
+//!   way;
+//! * a full build happens only on the first request for a kind, and when the change log no
+//!   longer reaches back to the list's generation (after a long time without requests) or a
+//!   large share of the fleet changed at once.
+//!
+//! Parsed license documents are not kept: a row holds its rendered text, its organization
+//! (for tenant scope) and its index entries.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use tallyman_app::{Scope, SlotDocument, Target};
+use tallyman_query::index::{Index, RowId};
+use tallyman_query::{CollectionQuery, Schema};
+use tallyman_store::TargetKind;
+use uuid::Uuid;
+
+use super::resources::{
+    render_json, BackupServerLicense, SiteLicense, VOneServerLicense, Vb365ServerLicense,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::query::Resource;
+use crate::AppState;
+
+/// When more targets than this changed since a list was current, it is rebuilt rather than
+/// patched row by row.
+const PATCH_LIMIT: usize = 20_000;
+
+/// The lists of every server kind.
+pub struct Lists {
+    kinds: HashMap<TargetKind, KindList>,
+}
+
+impl Default for Lists {
+    fn default() -> Self {
+        Self {
+            kinds: TargetKind::SERVERS
+                .into_iter()
+                .map(|kind| (kind, KindList::new(kind)))
+                .collect(),
+        }
+    }
+}
+
+impl Lists {
+    pub fn of(&self, kind: TargetKind) -> Option<&KindList> {
+        self.kinds.get(&kind)
+    }
+
+    /// Approximate memory held by the lists (rendered rows and indexes), in bytes.
+    pub fn memory(&self) -> usize {
+        self.kinds.values().map(KindList::memory).sum()
+    }
+}
+
+/// The rendered, indexed list of one kind.
+pub struct KindList {
+    kind: TargetKind,
+    view: RwLock<View>,
+    /// One refresh at a time; requests that waited find the list current.
+    refresh: tokio::sync::Mutex<()>,
+}
+
+struct Row {
+    uid: Uuid,
+    organization: Uuid,
+    json: Box<str>,
+    valid_until: DateTime<Utc>,
+}
+
+struct View {
+    /// The inventory generation the rows reflect; `None` until first built.
+    generation: Option<i64>,
+    index: Index,
+    rows: Vec<Option<Row>>,
+    by_uid: HashMap<Uuid, RowId>,
+    free: Vec<RowId>,
+    /// (valid until, row), earliest first.
+    expiries: BTreeSet<(DateTime<Utc>, RowId)>,
+}
+
+fn schema_of(kind: TargetKind) -> &'static Schema {
+    match kind {
+        TargetKind::CloudConnectSite => SiteLicense::schema(),
+        TargetKind::BackupServer => BackupServerLicense::schema(),
+        TargetKind::VOneServer => VOneServerLicense::schema(),
+        TargetKind::Vb365Server | TargetKind::Console => Vb365ServerLicense::schema(),
+    }
+}
+
+/// A target rendered for the list.
+struct Rendered {
+    uid: Uuid,
+    organization: Uuid,
+    doc: Value,
+    valid_until: DateTime<Utc>,
+}
+
+fn render(target: &Target, now: DateTime<Utc>) -> Rendered {
+    // Rows whose rendering does not depend on time are still refreshed about twice a day,
+    // spread over the fleet so they never all come due at once.
+    let spread = (target.uid.as_u128() % 43_200) as i64;
+    let cap = now + Duration::hours(12) + Duration::seconds(spread);
+    Rendered {
+        uid: target.uid,
+        organization: target.organization().unwrap_or_default(),
+        doc: render_json(target, now),
+        valid_until: target.next_change(now).min(cap),
+    }
+}
+
+impl View {
+    fn new(kind: TargetKind) -> Self {
+        Self {
+            generation: None,
+            index: Index::new(schema_of(kind)),
+            rows: Vec::new(),
+            by_uid: HashMap::new(),
+            free: Vec::new(),
+            expiries: BTreeSet::new(),
+        }
+    }
+
+    fn current(&self, generation: i64, now: DateTime<Utc>) -> bool {
+        self.generation == Some(generation) && self.expiries.first().is_none_or(|(at, _)| now < *at)
+    }
+
+    fn expired(&self, now: DateTime<Utc>) -> Vec<Uuid> {
+        self.expiries
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .filter_map(|(_, row)| self.row(*row).map(|r| r.uid))
+            .collect()
+    }
+
+    fn row(&self, row: RowId) -> Option<&Row> {
+        self.rows.get(row as usize).and_then(Option::as_ref)
+    }
+
+    fn put(&mut self, r: Rendered) -> ApiResult<()> {
+        let json = serde_json::to_string(&r.doc).map_err(ApiError::internal)?;
+        let row = match self.by_uid.get(&r.uid) {
+            Some(&row) => {
+                if let Some(old) = self.row(row) {
+                    let key = (old.valid_until, row);
+                    self.expiries.remove(&key);
+                }
+                row
+            }
+            None => match self.free.pop() {
+                Some(row) => row,
+                None => RowId::try_from(self.rows.len())
+                    .map_err(|_| ApiError::internal("too many targets for one list"))?,
+            },
+        };
+        self.index.upsert(row, r.uid.as_u128(), &r.doc);
+        if self.rows.len() <= row as usize {
+            self.rows.resize_with(row as usize + 1, || None);
+        }
+        self.rows[row as usize] = Some(Row {
+            uid: r.uid,
+            organization: r.organization,
+            json: json.into_boxed_str(),
+            valid_until: r.valid_until,
+        });
+        self.expiries.insert((r.valid_until, row));
+        self.by_uid.insert(r.uid, row);
+        Ok(())
+    }
+
+    fn remove(&mut self, uid: Uuid) {
+        if let Some(row) = self.by_uid.remove(&uid) {
+            if let Some(old) = self.rows.get_mut(row as usize).and_then(Option::take) {
+                self.expiries.remove(&(old.valid_until, row));
+            }
+            self.index.remove(row);
+            self.free.push(row);
+        }
+    }
+
+    fn memory(&self) -> usize {
+        let index = self.index.memory();
+        let rows: usize = self
+            .rows
+            .iter()
+            .flatten()
+            .map(|r| r.json.len() + std::mem::size_of::<Row>())
+            .sum();
+        index.columns + index.strings + index.sort_cache + rows + self.by_uid.capacity() * 24
+    }
+}
+
+impl KindList {
+    fn new(kind: TargetKind) -> Self {
+        Self {
+            kind,
+            view: RwLock::new(View::new(kind)),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn memory(&self) -> usize {
+        self.view.read().map(|v| v.memory()).unwrap_or(0)
+    }
+
+    fn read(&self) -> ApiResult<std::sync::RwLockReadGuard<'_, View>> {
+        self.view
+            .read()
+            .map_err(|_| ApiError::internal("a license list lock was poisoned"))
+    }
+
+    /// Brings the list up to the store's current generation and the current time.
+    async fn ensure_current(&self, state: &AppState) -> ApiResult<()> {
+        let generation = state.store.inventory_generation().await?;
+        if self.read()?.current(generation, state.clock.now()) {
+            return Ok(());
+        }
+        let _refreshing = self.refresh.lock().await;
+        let now = state.clock.now();
+        let (built_at, stale) = {
+            let view = self.read()?;
+            if view.current(generation, now) {
+                return Ok(());
+            }
+            (view.generation, view.expired(now))
+        };
+        let Some(built_at) = built_at else {
+            return self.rebuild(state).await;
+        };
+        let changes = state.store.inventory_changes(built_at).await?;
+        let Some(changed) = changes.targets else {
+            return self.rebuild(state).await;
+        };
+        let mut uids: Vec<Uuid> = changed;
+        uids.extend(stale);
+        uids.sort_unstable();
+        uids.dedup();
+        if uids.len() > PATCH_LIMIT {
+            return self.rebuild(state).await;
+        }
+        let rendered = self.load(state, &uids, now).await?;
+        let found: HashSet<Uuid> = rendered.iter().map(|r| r.uid).collect();
+        let mut view = self
+            .view
+            .write()
+            .map_err(|_| ApiError::internal("a license list lock was poisoned"))?;
+        for r in rendered {
+            view.put(r)?;
+        }
+        for uid in uids.iter().filter(|u| !found.contains(u)) {
+            view.remove(*uid);
+        }
+        view.generation = Some(changes.generation);
+        Ok(())
+    }
+
+    /// The targets among `uids` that are of this list's kind, rendered at `now`.
+    async fn load(
+        &self,
+        state: &AppState,
+        uids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> ApiResult<Vec<Rendered>> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let servers: Vec<_> = state
+            .store
+            .servers_by_uid(uids)
+            .await?
+            .into_iter()
+            .filter(|s| s.kind == self.kind)
+            .collect();
+        let wanted: Vec<Uuid> = servers.iter().map(|s| s.uid).collect();
+        let mut slots: HashMap<Uuid, _> = state
+            .store
+            .license_slots_by_uid(&wanted)
+            .await?
+            .into_iter()
+            .map(|s| (s.target_uid, s))
+            .collect();
+        let mut out = Vec::with_capacity(servers.len());
+        for server in servers {
+            let slot = slots.remove(&server.uid);
+            let revision = slot.as_ref().map(|s| s.revision);
+            let doc = Arc::new(SlotDocument::from_slot(slot.as_ref())?);
+            let target = Target::new(self.kind, server.uid, Some(server), revision, doc);
+            out.push(render(&target, now));
+        }
+        Ok(out)
+    }
+
+    /// Renders every target of the kind into a new view and swaps it in.
+    async fn rebuild(&self, state: &AppState) -> ApiResult<()> {
+        let generation = state.store.inventory_generation().await?;
+        let now = state.clock.now();
+        let targets = state.targets(self.kind).await?;
+        let mut view = View::new(self.kind);
+        for target in &targets {
+            view.put(render(target, now))?;
+        }
+        drop(targets);
+        view.generation = Some(generation);
+        *self
+            .view
+            .write()
+            .map_err(|_| ApiError::internal("a license list lock was poisoned"))? = view;
+        Ok(())
+    }
+
+    /// One page of the list as `scope` sees it.
+    pub async fn page(
+        &self,
+        state: &AppState,
+        scope: &Scope,
+        query: &CollectionQuery,
+    ) -> ApiResult<Response> {
+        self.ensure_current(state).await?;
+        let view = self.read()?;
+        let page = match scope {
+            Scope::All => view.index.query_all(query),
+            Scope::Organizations(orgs) => view.index.query(query, |row| {
+                view.row(row)
+                    .is_some_and(|r| orgs.contains(&r.organization))
+            }),
+        }
+        .map_err(ApiError::internal)?;
+        let rows = page.rows.iter().filter_map(|row| view.row(*row));
+        let mut body = Vec::with_capacity(64 + page.rows.len() * 1024);
+        body.extend_from_slice(
+            format!(
+                "{{\"meta\":{{\"pagingInfo\":{{\"total\":{},\"count\":{},\"offset\":{}}}}},\"data\":[",
+                page.total,
+                page.rows.len(),
+                page.offset
+            )
+            .as_bytes(),
+        );
+        for (i, row) in rows.enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            match &query.select {
+                None => body.extend_from_slice(row.json.as_bytes()),
+                Some(select) => {
+                    let doc: Value = serde_json::from_str(&row.json).map_err(ApiError::internal)?;
+                    serde_json::to_writer(&mut body, &select.project(&doc))
+                        .map_err(ApiError::internal)?;
+                }
+            }
+        }
+        body.extend_from_slice(b"]}");
+        Ok((
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )],
+            Body::from(body),
+        )
+            .into_response())
+    }
+
+    /// Whether the list was built (a first request builds it).
+    pub fn built(&self) -> bool {
+        self.read().is_ok_and(|v| v.generation.is_some())
+    }
+
+    /// The rendered resource of one target, brought up to date; `None` when the list holds no
+    /// such target that `scope` may see.
+    pub async fn rendered(
+        &self,
+        state: &AppState,
+        scope: &Scope,
+        uid: Uuid,
+    ) -> ApiResult<Option<Box<str>>> {
+        self.ensure_current(state).await?;
+        let view = self.read()?;
+        Ok(view
+            .by_uid
+            .get(&uid)
+            .and_then(|row| view.row(*row))
+            .filter(|r| scope.contains(r.organization))
+            .map(|r| r.json.clone()))
+    }
+}
