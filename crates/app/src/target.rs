@@ -146,6 +146,9 @@ impl Target {
     }
 }
 
+/// Parsed documents kept per node at most.
+const DOC_CACHE_ENTRIES: usize = 8192;
+
 /// Parsed slot documents by target, each with the revision it was parsed from.
 pub(crate) type DocCache = std::sync::RwLock<HashMap<Uuid, (i64, Arc<SlotDocument>)>>;
 
@@ -234,6 +237,43 @@ impl App {
             .collect())
     }
 
+    /// The targets of `kind` among `uids` (others and unknown uids are skipped), read in two
+    /// queries however many there are. Their documents are parsed, not cached.
+    pub async fn targets_among(&self, kind: TargetKind, uids: &[Uuid]) -> AppResult<Vec<Target>> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let servers: Vec<ManagedServer> = self
+            .store
+            .servers_by_uid(uids)
+            .await?
+            .into_iter()
+            .filter(|s| s.kind == kind)
+            .collect();
+        let wanted: Vec<Uuid> = servers.iter().map(|s| s.uid).collect();
+        let mut slots: HashMap<Uuid, LicenseSlot> = self
+            .store
+            .license_slots_by_uid(&wanted)
+            .await?
+            .into_iter()
+            .map(|s| (s.target_uid, s))
+            .collect();
+        servers
+            .into_iter()
+            .map(|server| {
+                let slot = slots.remove(&server.uid);
+                let doc = Arc::new(SlotDocument::from_slot(slot.as_ref())?);
+                Ok(Target::new(
+                    kind,
+                    server.uid,
+                    Some(server),
+                    slot.map(|s| s.revision),
+                    doc,
+                ))
+            })
+            .collect()
+    }
+
     /// The parsed document of a slot, from the per-node cache when the revision matches.
     /// Documents are immutable per revision, so a cached parse is always the stored one; the
     /// revision itself is always read from the database, so every node sees every write.
@@ -257,15 +297,23 @@ impl App {
             .map(|(_, d)| d.clone())
     }
 
+    /// Keeps a parsed document for the next read of the same revision. The cache holds the
+    /// targets read one at a time (the working set of single reads, writes and agents), never
+    /// whole fleets, and is bounded.
     pub(crate) fn remember(&self, uid: Uuid, revision: i64, doc: Arc<SlotDocument>) {
         if let Ok(mut cache) = self.doc_cache.write() {
+            if cache.len() >= DOC_CACHE_ENTRIES && !cache.contains_key(&uid) {
+                if let Some(evict) = cache.keys().next().copied() {
+                    cache.remove(&evict);
+                }
+            }
             cache.insert(uid, (revision, doc));
         }
     }
 
     /// Every license slot of one kind as (revision, parsed document). Only the revisions are
-    /// read in bulk; documents come from the cache, and changed ones from the database (all in
-    /// one query when many changed).
+    /// read in bulk; documents come from the cache when it has them, the rest from the
+    /// database (all in one query when many are missing), parsed without filling the cache.
     pub async fn slot_documents(
         &self,
         kind: TargetKind,
@@ -285,13 +333,14 @@ impl App {
             for slot in self.store.license_slots(kind).await? {
                 if let std::collections::hash_map::Entry::Vacant(entry) = out.entry(slot.target_uid)
                 {
-                    entry.insert((slot.revision, self.cached_doc(Some(&slot))?));
+                    let doc = Arc::new(SlotDocument::from_slot(Some(&slot))?);
+                    entry.insert((slot.revision, doc));
                 }
             }
         } else {
             for uid in missing {
                 if let Some(slot) = self.store.license_slot(uid).await? {
-                    let doc = self.cached_doc(Some(&slot))?;
+                    let doc = Arc::new(SlotDocument::from_slot(Some(&slot))?);
                     out.insert(uid, (slot.revision, doc));
                 }
             }

@@ -14,7 +14,7 @@ use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::tracked_operation;
+use crate::async_actions::tracked_operation;
 
 /// `9.1.0.<build>`, with build = major·10000 + minor·100 + patch of Tallyman's version.
 pub fn server_version() -> String {
@@ -49,7 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(
     get, path = "/about", operation_id = "GetAboutInformation", tag = "About",
-    responses((status = 200, body = crate::openapi::DataOf<About>), (status = "default", body = ErrorResponse)),
+    responses((status = 200, body = crate::wire::DataOf<About>), (status = "default", body = ErrorResponse)),
 )]
 pub async fn get_about_information(
     State(state): State<AppState>,

@@ -502,6 +502,40 @@ fn stored_errors(record: &ActionRecord) -> Option<Value> {
         .filter(Value::is_array)
 }
 
+/// An operation that may become an async action and honours `X-Request-id`: its handler is
+/// wrapped in the tracking middleware under the operationId its annotation declares.
+pub fn tracked_operation(
+    (schemas, paths, route): utoipa_axum::router::UtoipaMethodRouter<AppState>,
+) -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
+    let operation_id: Arc<str> = paths
+        .paths
+        .values()
+        .flat_map(|item| {
+            [
+                &item.get,
+                &item.put,
+                &item.post,
+                &item.delete,
+                &item.patch,
+                &item.head,
+                &item.options,
+                &item.trace,
+            ]
+        })
+        .flatten()
+        .find_map(|operation| operation.operation_id.clone())
+        .unwrap_or_default()
+        .into();
+    let route = route.route_layer(axum::middleware::from_fn_with_state(
+        TrackedOperation {
+            state: None,
+            operation_id,
+        },
+        track,
+    ));
+    (schemas, paths, route)
+}
+
 /// The `/asyncActions` operations. They are not themselves tracked: polling an action must
 /// never become another action.
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
@@ -519,7 +553,7 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
 #[utoipa::path(
     get, path = "/asyncActions", operation_id = "GetAsyncActionsInfo", tag = "AsyncActions",
     params(SelectParam),
-    responses((status = 200, body = crate::openapi::ListOf<AsyncActionInfo>), (status = "default", body = ErrorResponse)),
+    responses((status = 200, body = crate::wire::ListOf<AsyncActionInfo>), (status = "default", body = ErrorResponse)),
 )]
 pub async fn get_async_actions_info(
     State(state): State<AppState>,
@@ -541,7 +575,7 @@ pub async fn get_async_actions_info(
 #[utoipa::path(
     get, path = "/asyncActions/config", operation_id = "GetAsyncActionsConfig", tag = "AsyncActions",
     params(SelectParam),
-    responses((status = 200, body = crate::openapi::DataOf<AsyncActionsConfig>), (status = "default", body = ErrorResponse)),
+    responses((status = 200, body = crate::wire::DataOf<AsyncActionsConfig>), (status = "default", body = ErrorResponse)),
 )]
 pub async fn get_async_actions_config(
     State(state): State<AppState>,
@@ -558,7 +592,7 @@ pub async fn get_async_actions_config(
 #[utoipa::path(
     get, path = "/asyncActions/{actionId}", operation_id = "GetAsyncActionInfo", tag = "AsyncActions",
     params(("actionId" = Uuid, Path, description = "Async action UID."), SelectParam),
-    responses((status = 200, body = crate::openapi::DataOf<AsyncActionInfo>), (status = "default", body = ErrorResponse)),
+    responses((status = 200, body = crate::wire::DataOf<AsyncActionInfo>), (status = "default", body = ErrorResponse)),
 )]
 pub async fn get_async_action_info(
     State(state): State<AppState>,
@@ -624,7 +658,7 @@ pub async fn cancel_async_action(
     put, path = "/asyncActions/{actionId}/requestData", operation_id = "AttachRequestDataToAsyncAction", tag = "AsyncActions",
     params(("actionId" = Uuid, Path, description = "Async action UID."), SelectParam),
     request_body = AsyncActionRequestData,
-    responses((status = 200, body = crate::openapi::DataOf<AsyncActionInfo>), (status = "default", body = ErrorResponse)),
+    responses((status = 200, body = crate::wire::DataOf<AsyncActionInfo>), (status = "default", body = ErrorResponse)),
 )]
 pub async fn attach_request_data_to_async_action(
     State(state): State<AppState>,

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use tallyman_store::{Role, TokenKind, TokenRecord, User};
 use uuid::Uuid;
 
@@ -175,11 +175,4 @@ pub async fn require_auth(State(state): State<AppState>, request: Request, next:
     next.run(Request::from_parts(parts, body)).await
 }
 
-/// Token lifetimes and the login throttle.
-pub fn default_access_ttl() -> Duration {
-    Duration::seconds(3600)
-}
-
-pub fn default_refresh_ttl() -> Duration {
-    Duration::hours(48)
-}
+pub use crate::config::{default_access_ttl, default_refresh_ttl};

@@ -4,46 +4,12 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::Value;
 
-/// VSPC's error categories, spelled as on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum ErrorType {
-    Logical,
-    RetryableLogical,
-    Security,
-    Transport,
-    Unspecified,
-}
-
-/// One item of `ErrorResponse.errors`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ResponseError {
-    pub message: String,
-    #[serde(rename = "type")]
-    pub kind: ErrorType,
-    pub code: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub property_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameter_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::wire::JsonPatch>)]
-    pub failed_json_patch: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ErrorResponse {
-    pub errors: Vec<ResponseError>,
-}
-
-/// HTTP status used for server-side failures, as VSPC does.
-pub const STATUS_SERVER_FAILURE: u16 = 520;
+pub use crate::wire::{
+    json_response, ErrorResponse, ErrorType, ResponseError, SERVER_FAILURE_MESSAGE,
+    STATUS_SERVER_FAILURE,
+};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -158,7 +124,7 @@ impl ApiError {
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ErrorType::Unspecified,
             500,
-            "An unexpected error occurred on the server. The details are in the server log.",
+            SERVER_FAILURE_MESSAGE,
         )
     }
 
@@ -192,22 +158,6 @@ impl From<tallyman_store::StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::not_found(m),
             other => ApiError::internal(other),
         }
-    }
-}
-
-/// Renders any JSON value with the VSPC content type.
-pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            )],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod agent_usage;
 pub mod app;
 pub mod async_actions;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod extract;
 pub mod licensing;
@@ -25,5 +26,6 @@ pub mod users;
 pub mod wire;
 
 pub use app::{router, router_with, serve, serve_router, tracked};
-pub use state::{AppState, HttpConfig};
+pub use config::HttpConfig;
+pub use state::AppState;
 pub use tallyman_app::{App, Clock, ManualClock, SystemClock};

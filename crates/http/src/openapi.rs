@@ -3,62 +3,15 @@
 //! VSPC 3.6.1 Licensing contract so the two cannot drift apart unnoticed.
 
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use crate::error::{ErrorResponse, ErrorType, ResponseError};
 use crate::licensing::resources;
-use crate::wire::{EmptyResponse, JsonPatch, PagingInformation, ResponseMetadata};
+use crate::wire::{
+    EmptyResponse, ErrorResponse, ErrorType, JsonPatch, LicenseUploadForm, PagingInformation,
+    ResponseError, ResponseMetadata, SectionForDelete, SelectExpression,
+};
 use crate::{about, async_actions, reports, token, usage};
-
-/// `{"data": T}` as the contract wraps single resources.
-#[derive(Serialize, ToSchema)]
-pub struct DataOf<T: ToSchema> {
-    pub meta: Option<ResponseMetadata>,
-    pub data: T,
-    pub errors: Option<Vec<ResponseError>>,
-}
-
-/// `{"meta": {"pagingInfo": …}, "data": [T]}` as the contract wraps collections.
-#[derive(Serialize, ToSchema)]
-pub struct ListOf<T: ToSchema> {
-    pub meta: Option<ResponseMetadata>,
-    pub data: Vec<T>,
-    pub errors: Option<Vec<ResponseError>>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SelectExpression {
-    pub property_path: String,
-}
-
-/// The multipart body of a license install.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct LicenseUploadForm {
-    /// License file.
-    #[schema(value_type = String, format = Binary)]
-    license: Vec<u8>,
-}
-
-/// Which part of a Backup & Replication license to remove.
-#[derive(Serialize, ToSchema)]
-pub enum SectionForDelete {
-    Socket,
-    Instance,
-    All,
-}
-
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct SectionForDeleteParam {
-    /// Section of the license to remove (default All).
-    #[param(rename = "sectionForDelete", value_type = SectionForDelete)]
-    section_for_delete: Option<String>,
-}
 
 struct BearerAuth;
 

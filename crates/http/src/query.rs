@@ -4,15 +4,16 @@
 //! VSPC error that names the parameter.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use serde_json::Value;
 use tallyman_query::{Allowed, QueryError, QueryOptions, Schema};
 
+use crate::config::HttpConfig;
 use crate::error::ApiError;
 use crate::wire::Collection;
-use crate::AppState;
 
 /// A resource the query engine can filter, sort and project.
 pub trait Resource: Send + Sync + 'static {
@@ -47,7 +48,7 @@ pub struct CollectionParams {
     #[param(minimum = 0)]
     offset: Option<i32>,
     /// Returns explicitly requested properties.
-    #[param(value_type = Option<Vec<crate::openapi::SelectExpression>>)]
+    #[param(value_type = Option<Vec<crate::wire::SelectExpression>>)]
     select: Option<String>,
 }
 
@@ -71,19 +72,18 @@ impl<R> CollectionQuery<R> {
     }
 }
 
-impl<R: Resource> FromRequestParts<AppState> for CollectionQuery<R> {
+impl<R: Resource, S> FromRequestParts<S> for CollectionQuery<R>
+where
+    S: Send + Sync,
+    Arc<HttpConfig>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let State(state) = State::<AppState>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::internal("state unavailable"))?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let config = Arc::<HttpConfig>::from_ref(state);
         let options = QueryOptions {
             default_limit: 100,
-            max_limit: state.config.max_page_size,
+            max_limit: config.max_page_size,
         };
         let allowed = R::collection_params();
         let query = tallyman_query::CollectionQuery::from_query_string(

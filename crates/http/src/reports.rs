@@ -19,17 +19,17 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::licensing::patch::{apply_flag_patch, PatchBody};
-use crate::openapi::{DataOf, ListOf};
 use crate::query::{CollectionParams, CollectionQuery, Resource};
 use crate::select::{Select, SelectParam};
 use crate::wire::JsonPatch;
+use crate::wire::{DataOf, ListOf};
 use crate::AppState;
 use tallyman_app::reports as reporting;
 use tallyman_app::Month;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::tracked_operation;
+use crate::async_actions::tracked_operation;
 
 /// Roles the contract admits on every report operation.
 pub const REPORT_ROLES: &[Role] = &[

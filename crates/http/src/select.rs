@@ -57,6 +57,6 @@ impl<S: Send + Sync, R: Resource> FromRequestParts<S> for Select<R> {
 #[allow(dead_code)]
 pub struct SelectParam {
     /// Returns explicitly requested properties.
-    #[param(value_type = Option<Vec<crate::openapi::SelectExpression>>)]
+    #[param(value_type = Option<Vec<crate::wire::SelectExpression>>)]
     select: Option<String>,
 }

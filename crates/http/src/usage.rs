@@ -16,13 +16,13 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
-use crate::openapi::ListOf;
 use crate::query::{CollectionParams, CollectionQuery, Resource};
+use crate::wire::ListOf;
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::tracked_operation;
+use crate::async_actions::tracked_operation;
 
 pub const USAGE_ROLES: &[Role] = &[
     Role::PortalAdministrator,

@@ -12,7 +12,7 @@ use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::tracked_operation;
+use crate::async_actions::tracked_operation;
 
 /// This module's operations.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -23,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     delete, path = "/users/{userUid}/tokens", operation_id = "RevokeAuthenticationToken", tag = "Accounts",
     params(("userUid" = uuid::Uuid, Path, description = "User UID."),
            ("userLoginId" = Option<i32>, Query, description = "Accepted for compatibility; all tokens of the user are revoked.")),
-    responses((status = 200, body = crate::openapi::DataOf<bool>), (status = "default", body = ErrorResponse)),
+    responses((status = 200, body = crate::wire::DataOf<bool>), (status = "default", body = ErrorResponse)),
 )]
 pub async fn revoke_authentication_token(
     State(state): State<AppState>,

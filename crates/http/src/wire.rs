@@ -1,13 +1,14 @@
-//! Shapes shared by every VSPC response: the `{meta, data, errors}` envelope, paging
-//! information, `EmptyResponse`, and VSPC's date-time spelling.
+//! Shapes shared by every VSPC request and response: the `{meta, data, errors}` envelope,
+//! paging information, `EmptyResponse`, the `ErrorResponse` body, JSON Patch operations, the
+//! documented shapes of generic wrappers and uploads, and VSPC's date-time spelling. A leaf
+//! module: everything else may use it, it uses nothing of this crate.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
-
-use crate::error::json_response;
+use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct PagingInformation {
@@ -69,7 +70,7 @@ pub struct EmptyResponse {
     pub meta: Option<ResponseMetadata>,
     #[schema(value_type = Object)]
     pub data: Value,
-    pub errors: Vec<crate::error::ResponseError>,
+    pub errors: Vec<ResponseError>,
 }
 
 impl EmptyResponse {
@@ -145,4 +146,126 @@ mod tests {
         assert_eq!(v["errors"], serde_json::json!([]));
         assert!(v["data"].is_object());
     }
+}
+
+/// VSPC's error categories, spelled as on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorType {
+    Logical,
+    RetryableLogical,
+    Security,
+    Transport,
+    Unspecified,
+}
+
+/// One item of `ErrorResponse.errors`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseError {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: ErrorType,
+    pub code: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<JsonPatch>)]
+    pub failed_json_patch: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    pub errors: Vec<ResponseError>,
+}
+
+/// Renders any JSON value with the VSPC content type.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize a response");
+            (
+                StatusCode::from_u16(STATUS_SERVER_FAILURE)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json; charset=utf-8"),
+                )],
+                SERVER_FAILURE_BODY,
+            )
+                .into_response()
+        }
+    }
+}
+
+/// HTTP status used for server-side failures, as VSPC does.
+pub const STATUS_SERVER_FAILURE: u16 = 520;
+
+/// The body of every server-side failure: the cause goes to the log, never to the client.
+pub const SERVER_FAILURE_MESSAGE: &str =
+    "An unexpected error occurred on the server. The details are in the server log.";
+
+const SERVER_FAILURE_BODY: &str =
+    "{\"errors\":[{\"message\":\"An unexpected error occurred on the \
+     server. The details are in the server log.\",\"type\":\"unspecified\",\"code\":500}]}";
+
+/// `{"data": T}` as the contract wraps single resources.
+#[derive(Serialize, ToSchema)]
+pub struct DataOf<T: ToSchema> {
+    pub meta: Option<ResponseMetadata>,
+    pub data: T,
+    pub errors: Option<Vec<ResponseError>>,
+}
+
+/// `{"meta": {"pagingInfo": …}, "data": [T]}` as the contract wraps collections.
+#[derive(Serialize, ToSchema)]
+pub struct ListOf<T: ToSchema> {
+    pub meta: Option<ResponseMetadata>,
+    pub data: Vec<T>,
+    pub errors: Option<Vec<ResponseError>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectExpression {
+    pub property_path: String,
+}
+
+/// The multipart body of a license install.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LicenseUploadForm {
+    /// License file.
+    #[schema(value_type = String, format = Binary)]
+    license: Vec<u8>,
+}
+
+/// Which part of a Backup & Replication license to remove.
+#[derive(Serialize, ToSchema)]
+pub enum SectionForDelete {
+    Socket,
+    Instance,
+    All,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SectionForDeleteParam {
+    /// Section of the license to remove (default All).
+    #[param(rename = "sectionForDelete", value_type = SectionForDelete)]
+    section_for_delete: Option<String>,
 }

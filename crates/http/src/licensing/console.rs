@@ -11,14 +11,14 @@ use super::upload::LicenseUpload;
 use super::CONSOLE_ROLES;
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorResponse};
-use crate::openapi::{DataOf, LicenseUploadForm};
 use crate::select::{Select, SelectParam};
+use crate::wire::{DataOf, LicenseUploadForm};
 use crate::AppState;
 use tallyman_app::CONSOLE_TARGET;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::tracked_operation;
+use crate::async_actions::tracked_operation;
 
 const KIND: TargetKind = TargetKind::Console;
 

@@ -19,14 +19,14 @@
 //! (for tenant scope) and its index entries.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use tallyman_app::{Scope, SlotDocument, Target};
+use tallyman_app::{App, Scope, Target};
 use tallyman_query::index::{Index, RowId};
 use tallyman_query::{CollectionQuery, Schema};
 use tallyman_store::TargetKind;
@@ -37,7 +37,6 @@ use super::resources::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::query::Resource;
-use crate::AppState;
 
 /// When more targets than this changed since a list was current, it is rebuilt rather than
 /// patched row by row.
@@ -227,13 +226,13 @@ impl KindList {
     }
 
     /// Brings the list up to the store's current generation and the current time.
-    async fn ensure_current(&self, state: &AppState) -> ApiResult<()> {
-        let generation = state.store.inventory_generation().await?;
-        if self.read()?.current(generation, state.clock.now()) {
+    async fn ensure_current(&self, app: &App) -> ApiResult<()> {
+        let generation = app.store.inventory_generation().await?;
+        if self.read()?.current(generation, app.clock.now()) {
             return Ok(());
         }
         let _refreshing = self.refresh.lock().await;
-        let now = state.clock.now();
+        let now = app.clock.now();
         let (built_at, stale) = {
             let view = self.read()?;
             if view.current(generation, now) {
@@ -242,20 +241,20 @@ impl KindList {
             (view.generation, view.expired(now))
         };
         let Some(built_at) = built_at else {
-            return self.rebuild(state).await;
+            return self.rebuild(app).await;
         };
-        let changes = state.store.inventory_changes(built_at).await?;
+        let changes = app.store.inventory_changes(built_at).await?;
         let Some(changed) = changes.targets else {
-            return self.rebuild(state).await;
+            return self.rebuild(app).await;
         };
         let mut uids: Vec<Uuid> = changed;
         uids.extend(stale);
         uids.sort_unstable();
         uids.dedup();
         if uids.len() > PATCH_LIMIT {
-            return self.rebuild(state).await;
+            return self.rebuild(app).await;
         }
-        let rendered = self.load(state, &uids, now).await?;
+        let rendered = self.load(app, &uids, now).await?;
         let found: HashSet<Uuid> = rendered.iter().map(|r| r.uid).collect();
         let mut view = self
             .view
@@ -272,46 +271,16 @@ impl KindList {
     }
 
     /// The targets among `uids` that are of this list's kind, rendered at `now`.
-    async fn load(
-        &self,
-        state: &AppState,
-        uids: &[Uuid],
-        now: DateTime<Utc>,
-    ) -> ApiResult<Vec<Rendered>> {
-        if uids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let servers: Vec<_> = state
-            .store
-            .servers_by_uid(uids)
-            .await?
-            .into_iter()
-            .filter(|s| s.kind == self.kind)
-            .collect();
-        let wanted: Vec<Uuid> = servers.iter().map(|s| s.uid).collect();
-        let mut slots: HashMap<Uuid, _> = state
-            .store
-            .license_slots_by_uid(&wanted)
-            .await?
-            .into_iter()
-            .map(|s| (s.target_uid, s))
-            .collect();
-        let mut out = Vec::with_capacity(servers.len());
-        for server in servers {
-            let slot = slots.remove(&server.uid);
-            let revision = slot.as_ref().map(|s| s.revision);
-            let doc = Arc::new(SlotDocument::from_slot(slot.as_ref())?);
-            let target = Target::new(self.kind, server.uid, Some(server), revision, doc);
-            out.push(render(&target, now));
-        }
-        Ok(out)
+    async fn load(&self, app: &App, uids: &[Uuid], now: DateTime<Utc>) -> ApiResult<Vec<Rendered>> {
+        let targets = app.targets_among(self.kind, uids).await?;
+        Ok(targets.iter().map(|t| render(t, now)).collect())
     }
 
     /// Renders every target of the kind into a new view and swaps it in.
-    async fn rebuild(&self, state: &AppState) -> ApiResult<()> {
-        let generation = state.store.inventory_generation().await?;
-        let now = state.clock.now();
-        let targets = state.targets(self.kind).await?;
+    async fn rebuild(&self, app: &App) -> ApiResult<()> {
+        let generation = app.store.inventory_generation().await?;
+        let now = app.clock.now();
+        let targets = app.targets(self.kind).await?;
         let mut view = View::new(self.kind);
         for target in &targets {
             view.put(render(target, now))?;
@@ -328,11 +297,11 @@ impl KindList {
     /// One page of the list as `scope` sees it.
     pub async fn page(
         &self,
-        state: &AppState,
+        app: &App,
         scope: &Scope,
         query: &CollectionQuery,
     ) -> ApiResult<Response> {
-        self.ensure_current(state).await?;
+        self.ensure_current(app).await?;
         let view = self.read()?;
         let page = match scope {
             Scope::All => view.index.query_all(query),
@@ -387,11 +356,11 @@ impl KindList {
     /// such target that `scope` may see.
     pub async fn rendered(
         &self,
-        state: &AppState,
+        app: &App,
         scope: &Scope,
         uid: Uuid,
     ) -> ApiResult<Option<Box<str>>> {
-        self.ensure_current(state).await?;
+        self.ensure_current(app).await?;
         let view = self.read()?;
         Ok(view
             .by_uid

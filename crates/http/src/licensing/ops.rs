@@ -53,7 +53,7 @@ pub async fn list<R: Resource>(
         .lists
         .of(kind)
         .ok_or_else(|| ApiError::internal(format!("{} has no list", kind.as_str())))?;
-    list.page(state, &scope, &query.query).await
+    list.page(&state.app, &scope, &query.query).await
 }
 
 pub async fn get<R>(
@@ -68,7 +68,7 @@ pub async fn get<R>(
     if let Some(list) = state.lists.of(kind).filter(|l| l.built()) {
         caller.require(roles)?;
         let scope = caller.scope(state).await?;
-        if let Some(json) = list.rendered(state, &scope, uid).await? {
+        if let Some(json) = list.rendered(&state.app, &scope, uid).await? {
             let doc: Value = serde_json::from_str(&json).map_err(ApiError::internal)?;
             return Ok(Single {
                 data: select.project(doc),

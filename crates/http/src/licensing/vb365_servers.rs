@@ -12,15 +12,15 @@ use super::SERVER_ROLES;
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorResponse};
 use crate::extract::parse_uid;
-use crate::openapi::{DataOf, LicenseUploadForm, ListOf};
 use crate::query::CollectionQuery;
 use crate::select::{Select, SelectParam};
 use crate::wire::JsonPatch;
+use crate::wire::{DataOf, LicenseUploadForm, ListOf};
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::tracked_operation;
+use crate::async_actions::tracked_operation;
 
 const KIND: TargetKind = TargetKind::Vb365Server;
 
