@@ -60,6 +60,13 @@ pub struct SlotDocument {
 }
 
 impl SlotDocument {
+    /// Parses a stored slot, consuming it (no copy of the document is made).
+    pub fn from_stored(slot: LicenseSlot) -> AppResult<Self> {
+        let target = slot.target_uid;
+        serde_json::from_value(slot.document)
+            .map_err(|e| AppError::Internal(format!("corrupt license slot {target}: {e}")))
+    }
+
     pub fn from_slot(slot: Option<&LicenseSlot>) -> AppResult<Self> {
         match slot {
             Some(s) => serde_json::from_value(s.document.clone()).map_err(|e| {

@@ -107,8 +107,9 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
     let mut licenses: HashMap<Uuid, SlotDocument> = HashMap::new();
     for kind in TargetKind::ALL {
         for slot in store.license_slots(kind).await? {
-            if let Ok(doc) = SlotDocument::from_slot(Some(&slot)) {
-                licenses.insert(slot.target_uid, doc);
+            let uid = slot.target_uid;
+            if let Ok(doc) = SlotDocument::from_stored(slot) {
+                licenses.insert(uid, doc);
             }
         }
     }

@@ -261,14 +261,16 @@ impl App {
         servers
             .into_iter()
             .map(|server| {
-                let slot = slots.remove(&server.uid);
-                let doc = Arc::new(SlotDocument::from_slot(slot.as_ref())?);
+                let (revision, doc) = match slots.remove(&server.uid) {
+                    Some(slot) => (Some(slot.revision), SlotDocument::from_stored(slot)?),
+                    None => (None, SlotDocument::default()),
+                };
                 Ok(Target::new(
                     kind,
                     server.uid,
                     Some(server),
-                    slot.map(|s| s.revision),
-                    doc,
+                    revision,
+                    Arc::new(doc),
                 ))
             })
             .collect()
@@ -333,15 +335,17 @@ impl App {
             for slot in self.store.license_slots(kind).await? {
                 if let std::collections::hash_map::Entry::Vacant(entry) = out.entry(slot.target_uid)
                 {
-                    let doc = Arc::new(SlotDocument::from_slot(Some(&slot))?);
-                    entry.insert((slot.revision, doc));
+                    let revision = slot.revision;
+                    let doc = Arc::new(SlotDocument::from_stored(slot)?);
+                    entry.insert((revision, doc));
                 }
             }
         } else {
             for uid in missing {
                 if let Some(slot) = self.store.license_slot(uid).await? {
-                    let doc = Arc::new(SlotDocument::from_slot(Some(&slot))?);
-                    out.insert(uid, (slot.revision, doc));
+                    let revision = slot.revision;
+                    let doc = Arc::new(SlotDocument::from_stored(slot)?);
+                    out.insert(uid, (revision, doc));
                 }
             }
         }

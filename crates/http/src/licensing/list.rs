@@ -104,12 +104,35 @@ fn schema_of(kind: TargetKind) -> &'static Schema {
     }
 }
 
-/// A target rendered for the list.
+/// A target rendered for the list: its resource as a JSON tree (for the index) and as text.
 struct Rendered {
     uid: Uuid,
     organization: Uuid,
     doc: Value,
+    json: String,
     valid_until: DateTime<Utc>,
+}
+
+/// Renders `targets` on every core (rendering a whole fleet is CPU work).
+fn render_all(targets: Vec<Target>, now: DateTime<Utc>) -> ApiResult<Vec<Rendered>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = targets.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = targets
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|t| render(t, now)).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(targets.len());
+        for worker in workers {
+            let part = worker
+                .join()
+                .map_err(|_| ApiError::internal("rendering a license list panicked"))?;
+            out.extend(part);
+        }
+        Ok(out)
+    })
 }
 
 fn render(target: &Target, now: DateTime<Utc>) -> Rendered {
@@ -117,10 +140,14 @@ fn render(target: &Target, now: DateTime<Utc>) -> Rendered {
     // spread over the fleet so they never all come due at once.
     let spread = (target.uid.as_u128() % 43_200) as i64;
     let cap = now + Duration::hours(12) + Duration::seconds(spread);
+    let doc = render_json(target, now);
+    // Serializing a JSON tree cannot fail (its keys are strings).
+    let json = serde_json::to_string(&doc).unwrap_or_default();
     Rendered {
         uid: target.uid,
         organization: target.organization().unwrap_or_default(),
-        doc: render_json(target, now),
+        doc,
+        json,
         valid_until: target.next_change(now).min(cap),
     }
 }
@@ -154,7 +181,6 @@ impl View {
     }
 
     fn put(&mut self, r: Rendered) -> ApiResult<()> {
-        let json = serde_json::to_string(&r.doc).map_err(ApiError::internal)?;
         let row = match self.by_uid.get(&r.uid) {
             Some(&row) => {
                 if let Some(old) = self.row(row) {
@@ -176,7 +202,7 @@ impl View {
         self.rows[row as usize] = Some(Row {
             uid: r.uid,
             organization: r.organization,
-            json: json.into_boxed_str(),
+            json: r.json.into_boxed_str(),
             valid_until: r.valid_until,
         });
         self.expiries.insert((r.valid_until, row));
@@ -281,11 +307,13 @@ impl KindList {
         let generation = app.store.inventory_generation().await?;
         let now = app.clock.now();
         let targets = app.targets(self.kind).await?;
+        let rendered = tokio::task::spawn_blocking(move || render_all(targets, now))
+            .await
+            .map_err(ApiError::internal)??;
         let mut view = View::new(self.kind);
-        for target in &targets {
-            view.put(render(target, now))?;
+        for r in rendered {
+            view.put(r)?;
         }
-        drop(targets);
         view.generation = Some(generation);
         *self
             .view
