@@ -388,7 +388,10 @@ fn run_issue(args: &IssueArgs, now: DateTime<Utc>, out: &mut dyn Write) -> Resul
         writeln!(
             out,
             "issued license {} ({} {}) for {}",
-            claims.license_id, claims.product, claims.license_type, claims.company
+            claims.license_id,
+            spelled_name(claims.product),
+            spelled_name(claims.license_type),
+            claims.company
         )?;
         writeln!(out, "expires:   {}", when(claims.expiration_date))?;
         writeln!(out, "signed by: {}", key.key_id())?;
@@ -473,16 +476,21 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
-fn list<T: std::fmt::Display>(items: &[T]) -> String {
+fn list<T: FileSpelling>(items: &[T]) -> String {
     if items.is_empty() {
         "-".into()
     } else {
         items
             .iter()
-            .map(ToString::to_string)
+            .map(|v| spelled_name(*v))
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// A claim value as the file spells it (`cloud-connect`, not the contract's `CloudConnect`).
+fn spelled_name<T: FileSpelling>(value: T) -> &'static str {
+    value.file_name().unwrap_or("-")
 }
 
 /// Human-readable listing of a license's claims, headed by its verification status.
@@ -496,7 +504,7 @@ pub fn describe(c: &LicenseClaims, key_id: &str, verified: bool) -> String {
         )
     };
     let units = match (c.units, c.unit_type) {
-        (Some(u), Some(t)) => format!("{u} {t}"),
+        (Some(u), Some(t)) => format!("{u} {}", spelled_name(t)),
         (Some(u), None) => u.to_string(),
         _ => "-".into(),
     };
@@ -505,8 +513,8 @@ pub fn describe(c: &LicenseClaims, key_id: &str, verified: bool) -> String {
         ("Format version", c.format_version.to_string()),
         ("License ID", c.license_id.to_string()),
         ("Support ID", c.support_id.clone()),
-        ("Product", c.product.file_name().unwrap_or("-").to_string()),
-        ("Type", c.license_type.to_string()),
+        ("Product", spelled_name(c.product).into()),
+        ("Type", spelled_name(c.license_type).into()),
         ("Edition", c.edition.clone()),
         ("Packages", list(&c.packages)),
         ("Sections", list(&c.section_types)),
@@ -515,7 +523,7 @@ pub fn describe(c: &LicenseClaims, key_id: &str, verified: bool) -> String {
         ("Capacity (TB)", opt(c.capacity)),
         ("Licensed users", opt(c.licensed_users)),
         ("Instances", opt(c.instances)),
-        ("Cloud Connect", c.cloud_connect.to_string()),
+        ("Cloud Connect", spelled_name(c.cloud_connect).into()),
         ("Monitoring", opt(c.monitoring)),
         ("Company", c.company.clone()),
         ("Email", c.email.clone()),
@@ -620,6 +628,7 @@ mod tests {
         ]))
         .expect("issue");
         assert!(printed.contains(&kid), "{printed}");
+        assert!(printed.contains("(cloud-connect Rental)"), "{printed}");
         assert!(printed.contains("2026-05-31T23:59:59Z"), "{printed}");
 
         let pubkey = public_key_path(&key);

@@ -583,6 +583,18 @@ mod documented_example {
         );
     }
 
+    /// `license inspect` prints the documented listing for the documented file.
+    #[test]
+    fn the_documented_inspect_output_is_what_inspect_prints() {
+        const DOC: &str = include_str!("../../../docs/license-format.md");
+        let trust: TrustStore = [IssuerPublicKey::from_pem(PUBLIC_KEY).expect("key")]
+            .into_iter()
+            .collect();
+        let license = verify(LICENSE.as_bytes(), &trust).expect("example license");
+        let text = crate::cli::describe(&license.claims, KEY_ID, true);
+        assert!(DOC.contains(text.trim_end()), "{text}");
+    }
+
     /// Writing the documented claims again gives the signed bytes back exactly: the spellings
     /// (`cloud-connect`, `Rental`, `Suite`, `Instance`, `Points`, `Yes`) and the order are the
     /// format's.
