@@ -6,9 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tallyman_domain::install::{check_install, InstallTarget};
-use tallyman_domain::license::{
-    CloudConnect, LicenseTerms, LicenseType, Package, SectionType, UnitType,
-};
+use tallyman_domain::license::{LicenseTerms, SectionType, UnitType};
 use tallyman_domain::product::Product;
 use tallyman_license::LicenseClaims;
 use tallyman_store::{LicenseSlot, ManagedServer, TargetKind};
@@ -80,12 +78,7 @@ impl SlotDocument {
     pub fn primary(&self) -> Option<&InstalledFile> {
         self.files
             .iter()
-            .find(|f| {
-                f.claims
-                    .section_types
-                    .iter()
-                    .any(|s| matches!(s, tallyman_license::SectionType::Instance))
-            })
+            .find(|f| f.claims.section_types.contains(&SectionType::Instance))
             .or_else(|| self.files.first())
     }
 
@@ -172,48 +165,15 @@ fn merge_terms(target: Product, current: &LicenseTerms, incoming: &LicenseTerms)
     }
 }
 
-pub(crate) fn wire_of<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-pub fn license_product(p: tallyman_license::Product) -> Product {
-    match p {
-        tallyman_license::Product::CloudConnect => Product::CloudConnectSite,
-        tallyman_license::Product::BackupAndReplication => Product::BackupAndReplication,
-        tallyman_license::Product::VOne => Product::VOne,
-        tallyman_license::Product::Vb365 => Product::Vb365,
-        tallyman_license::Product::Console => Product::Console,
-    }
-}
-
 /// Domain terms from a verified file's claims. Usage counters are filled in later from the
 /// server's report.
 pub fn terms_from_claims(c: &LicenseClaims) -> LicenseTerms {
-    let mut t = LicenseTerms::new(
-        license_product(c.product),
-        LicenseType::from_wire(&wire_of(&c.license_type)).unwrap_or(LicenseType::Unknown),
-    );
+    let mut t = LicenseTerms::new(c.product, c.license_type);
     t.edition = Some(c.edition.clone()).filter(|e| !e.is_empty());
-    t.packages = c
-        .packages
-        .iter()
-        .filter_map(|p| Package::from_wire(&wire_of(p)).ok())
-        .collect();
-    t.section_types = c
-        .section_types
-        .iter()
-        .filter_map(|s| SectionType::from_wire(&wire_of(s)).ok())
-        .collect();
-    t.cloud_connect =
-        CloudConnect::from_wire(&wire_of(&c.cloud_connect)).unwrap_or(CloudConnect::Unknown);
-    t.unit_type = c
-        .unit_type
-        .as_ref()
-        .and_then(|u| UnitType::from_wire(&wire_of(u)).ok())
-        .unwrap_or(UnitType::Unknown);
+    t.packages = c.packages.clone();
+    t.section_types = c.section_types.clone();
+    t.cloud_connect = c.cloud_connect;
+    t.unit_type = c.unit_type.unwrap_or(UnitType::Unknown);
     t.units = c.units.or(c.instances);
     t.sockets = c.sockets.map(f64::from);
     t.capacity = c.capacity;

@@ -13,7 +13,7 @@ use tallyman_domain::patch::decide_auto_update;
 use tallyman_license::VerifiedLicense;
 use tallyman_store::{LicenseEvent, LicenseSlot, StoreError, TargetKind};
 
-use crate::document::{terms_from_claims, wire_of, InstalledFile, LastUpdate, SlotDocument};
+use crate::document::{terms_from_claims, InstalledFile, LastUpdate, SlotDocument};
 use crate::error::{AppError, AppResult};
 use crate::portal::PortalFailure;
 use crate::target::Target;
@@ -176,12 +176,9 @@ impl App {
         let removed = section.unwrap_or_default();
         match &outcome {
             DeleteOutcome::PartRemoved { .. } => {
-                doc.files.retain(|f| {
-                    !f.claims
-                        .section_types
-                        .iter()
-                        .any(|s| wire_of(s) == removed.as_wire())
-                });
+                let part = removed.section_type();
+                doc.files
+                    .retain(|f| !part.is_some_and(|s| f.claims.section_types.contains(&s)));
             }
             DeleteOutcome::DroppedToCommunity => {
                 doc.files.clear();
@@ -302,7 +299,7 @@ fn install_detail(verified: &VerifiedLicense, merged: bool) -> Value {
     json!({
         "licenseId": verified.claims.license_id,
         "keyId": verified.key_id,
-        "type": wire_of(&verified.claims.license_type),
+        "type": verified.claims.license_type.as_wire(),
         "expirationDate": verified.claims.expiration_date,
         "merged": merged,
     })

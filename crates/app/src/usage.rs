@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tallyman_domain::points::lookup;
-use tallyman_domain::Month;
+use tallyman_domain::{Month, UnitType};
 use tallyman_store::{ManagedServer, Organization, OrganizationType, TargetKind};
 use uuid::Uuid;
 
@@ -98,8 +98,8 @@ impl App {
             for (uid, (_, doc)) in self.slot_documents(kind).await? {
                 if let Some(f) = doc.primary() {
                     let unit = match f.claims.unit_type {
-                        Some(tallyman_license::UnitType::Instances) => "Instances",
-                        _ => "Points",
+                        Some(UnitType::Instances) => UnitType::Instances.as_wire(),
+                        _ => UnitType::Points.as_wire(),
                     };
                     editions.insert(uid, (f.claims.edition.clone(), unit));
                 }

@@ -20,10 +20,9 @@ use tallyman_app::credentials::hash_password;
 use tallyman_app::reports::generate_month;
 use tallyman_app::Month;
 use tallyman_app::{InstalledFile, SlotDocument, CONSOLE_TARGET};
+use tallyman_domain::{LicenseType, Product};
 use tallyman_http::{AppState, HttpConfig, SystemClock};
-use tallyman_license::{
-    default_claims, issue, verify, IssuerKey, LicenseType, Product, TrustStore,
-};
+use tallyman_license::{default_claims, issue, verify, IssuerKey, TrustStore};
 use tallyman_store::{
     LicenseEvent, LicenseSlot, ManagedServer, Organization, OrganizationType, Role, Store,
     TargetKind, UsageSample, User,

@@ -19,6 +19,17 @@ wire_enum! {
     }
 }
 
+impl DeleteSection {
+    /// The license section this names; `None` for `All`, the whole license.
+    pub const fn section_type(self) -> Option<SectionType> {
+        match self {
+            DeleteSection::Socket => Some(SectionType::Socket),
+            DeleteSection::Instance => Some(SectionType::Instance),
+            DeleteSection::All => None,
+        }
+    }
+}
+
 impl Default for DeleteSection {
     /// The contract's default.
     fn default() -> Self {

@@ -6,15 +6,19 @@
 //! whole of 31 May (UTC). Dates typed on the command line (`YYYY-MM-DD`) become 23:59:59 UTC of
 //! that day.
 //!
+//! The enums in the claims (product, type, packages, sections, unit type, Cloud Connect) are the
+//! domain's; [`crate::spelling`] says how a file spells them.
+//!
 //! This module says whether a claim set is *well formed*; whether a license is expired, in grace,
 //! or fits a target server is the domain's business, not this crate's.
-
-use std::fmt;
 
 use chrono::{DateTime, Datelike as _, Days, Months, NaiveDate, SubsecRound as _, Utc};
 use rand_core::{OsRng, RngCore as _};
 use serde::{Deserialize, Serialize};
+use tallyman_domain::{CloudConnect, LicenseType, Package, Product, SectionType, UnitType};
 use uuid::Uuid;
+
+use crate::spelling::{self, FileSpelling};
 
 /// The claim-set format this crate writes and reads. Adding optional claims does not change it;
 /// a change that an older reader would misunderstand does, and older readers then refuse the file.
@@ -22,308 +26,6 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Longest accepted text claim, in characters.
 pub const MAX_TEXT_LEN: usize = 256;
-
-/// Which kind of Tallyman-licensed thing a license is for.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-pub enum Product {
-    /// A Veeam Cloud Connect site (`/licensing/sites`).
-    #[serde(rename = "cloud-connect")]
-    #[value(name = "cloud-connect")]
-    CloudConnect,
-    /// A managed Backup & Replication server (`/licensing/backupServers`).
-    #[serde(rename = "backup-and-replication")]
-    #[value(name = "backup-and-replication")]
-    BackupAndReplication,
-    /// A managed Veeam ONE server (`/licensing/voneServers`).
-    #[serde(rename = "vone")]
-    #[value(name = "vone")]
-    VOne,
-    /// A managed Backup for Microsoft 365 server (`/licensing/vb365Servers`).
-    #[serde(rename = "vb365")]
-    #[value(name = "vb365")]
-    Vb365,
-    /// The console itself (`/licensing/console`).
-    #[serde(rename = "console")]
-    #[value(name = "console")]
-    Console,
-}
-
-impl Product {
-    /// Every product, in documentation order.
-    pub const ALL: [Product; 5] = [
-        Product::CloudConnect,
-        Product::BackupAndReplication,
-        Product::VOne,
-        Product::Vb365,
-        Product::Console,
-    ];
-
-    /// The wire name (`cloud-connect`, `backup-and-replication`, `vone`, `vb365`, `console`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Product::CloudConnect => "cloud-connect",
-            Product::BackupAndReplication => "backup-and-replication",
-            Product::VOne => "vone",
-            Product::Vb365 => "vb365",
-            Product::Console => "console",
-        }
-    }
-}
-
-/// The commercial type of a license (the resources' `type`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-pub enum LicenseType {
-    /// Monthly, usage-reported service-provider license.
-    #[value(name = "Rental")]
-    Rental,
-    /// Term license counted in instances.
-    #[value(name = "Subscription")]
-    Subscription,
-    /// Never expires; only support does.
-    #[value(name = "Perpetual")]
-    Perpetual,
-    /// Short trial.
-    #[value(name = "Evaluation")]
-    Evaluation,
-    /// Not for resale (demo, training).
-    #[serde(rename = "NFR")]
-    #[value(name = "NFR")]
-    Nfr,
-}
-
-impl LicenseType {
-    /// Every type, in documentation order.
-    pub const ALL: [LicenseType; 5] = [
-        LicenseType::Rental,
-        LicenseType::Subscription,
-        LicenseType::Perpetual,
-        LicenseType::Evaluation,
-        LicenseType::Nfr,
-    ];
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LicenseType::Rental => "Rental",
-            LicenseType::Subscription => "Subscription",
-            LicenseType::Perpetual => "Perpetual",
-            LicenseType::Evaluation => "Evaluation",
-            LicenseType::Nfr => "NFR",
-        }
-    }
-}
-
-/// A product package (the resources' `packages[]` / console `package`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-pub enum Package {
-    /// Backup (VBR) package.
-    #[value(name = "Backup")]
-    Backup,
-    /// Essentials package.
-    #[value(name = "Essentials")]
-    Essentials,
-    /// Suite (backup plus monitoring).
-    #[value(name = "Suite")]
-    Suite,
-    /// Veeam ONE package.
-    #[serde(rename = "ONE")]
-    #[value(name = "ONE")]
-    One,
-    /// Data Platform Foundation.
-    #[value(name = "Foundation")]
-    Foundation,
-    /// Data Platform Advanced.
-    #[value(name = "Advanced")]
-    Advanced,
-    /// Data Platform Premium.
-    #[value(name = "Premium")]
-    Premium,
-    /// Starter package.
-    #[value(name = "Starter")]
-    Starter,
-    /// Orchestrator package.
-    #[value(name = "Orchestrator")]
-    Orchestrator,
-    /// Explicitly no package.
-    #[value(name = "None")]
-    None,
-}
-
-impl Package {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Package::Backup => "Backup",
-            Package::Essentials => "Essentials",
-            Package::Suite => "Suite",
-            Package::One => "ONE",
-            Package::Foundation => "Foundation",
-            Package::Advanced => "Advanced",
-            Package::Premium => "Premium",
-            Package::Starter => "Starter",
-            Package::Orchestrator => "Orchestrator",
-            Package::None => "None",
-        }
-    }
-}
-
-/// What `units` counts.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-pub enum UnitType {
-    /// Instances (subscription / perpetual universal licenses).
-    #[value(name = "Instances")]
-    Instances,
-    /// Rental points.
-    #[value(name = "Points")]
-    Points,
-}
-
-impl UnitType {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UnitType::Instances => "Instances",
-            UnitType::Points => "Points",
-        }
-    }
-}
-
-/// A section of a license: what kind of unit one part of it counts. A Backup & Replication
-/// license may carry a socket section, an instance section, or both.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-pub enum SectionType {
-    /// Per CPU socket of protected hypervisor hosts (`sockets`).
-    #[value(name = "Socket")]
-    Socket,
-    /// Per workload instance or point (`units` + `unitType`).
-    #[value(name = "Instance")]
-    Instance,
-}
-
-impl SectionType {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SectionType::Socket => "Socket",
-            SectionType::Instance => "Instance",
-        }
-    }
-}
-
-/// Whether the license lets the server act as a Cloud Connect provider.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-pub enum CloudConnect {
-    /// Cloud Connect provider capability included.
-    #[value(name = "Yes")]
-    Yes,
-    /// Not included.
-    #[value(name = "No")]
-    No,
-    /// Cloud Connect for the Enterprise.
-    #[value(name = "Enterprise")]
-    Enterprise,
-}
-
-impl CloudConnect {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloudConnect::Yes => "Yes",
-            CloudConnect::No => "No",
-            CloudConnect::Enterprise => "Enterprise",
-        }
-    }
-}
-
-macro_rules! display_as_str {
-    ($($t:ty),*) => {$(
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    )*};
-}
-display_as_str!(
-    Product,
-    LicenseType,
-    Package,
-    UnitType,
-    SectionType,
-    CloudConnect
-);
 
 /// Everything a license file says, as signed by its issuer. JSON names are the camelCase forms
 /// of the field names, except `type`, `iat` and `iss`.
@@ -340,17 +42,18 @@ pub struct LicenseClaims {
     /// The support / contract id.
     pub support_id: String,
     /// What the license is for.
+    #[serde(with = "spelling::one")]
     pub product: Product,
     /// Commercial type.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", with = "spelling::one")]
     pub license_type: LicenseType,
     /// Edition, free text (`Enterprise Plus`, `Standard`, …).
     pub edition: String,
     /// Product packages; the console uses exactly one.
-    #[serde(default)]
+    #[serde(default, with = "spelling::list")]
     pub packages: Vec<Package>,
     /// Sections the license contains (Backup & Replication: at least one).
-    #[serde(default)]
+    #[serde(default, with = "spelling::list")]
     pub section_types: Vec<SectionType>,
     /// Licensed units of the instance section (instances or points; may be fractional).
     #[serde(
@@ -360,7 +63,11 @@ pub struct LicenseClaims {
     )]
     pub units: Option<f64>,
     /// What `units` counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "spelling::optional"
+    )]
     pub unit_type: Option<UnitType>,
     /// Licensed CPU sockets of the socket section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -383,6 +90,7 @@ pub struct LicenseClaims {
     )]
     pub instances: Option<f64>,
     /// Cloud Connect capability.
+    #[serde(with = "spelling::one")]
     pub cloud_connect: CloudConnect,
     /// Whether monitoring is included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -435,6 +143,7 @@ impl LicenseClaims {
             required_email(&mut p, "administratorEmail", admin);
         }
 
+        self.spelling_problems(&mut p);
         if has_duplicates(&self.packages) {
             p.push("packages lists the same package more than once".into());
         }
@@ -478,15 +187,35 @@ impl LicenseClaims {
         p
     }
 
+    /// Values of the domain's vocabulary that license files cannot carry (`Unknown`, the
+    /// console-only types, the merged section `All`, …).
+    fn spelling_problems(&self, p: &mut Vec<String>) {
+        fn check<T: FileSpelling>(p: &mut Vec<String>, values: &[T]) {
+            for v in values.iter().filter(|v| v.file_name().is_none()) {
+                p.push(format!(
+                    "{v:?} is not a value of {} in a license file (one of {})",
+                    T::CLAIM,
+                    T::SPELLINGS.join(", ")
+                ));
+            }
+        }
+        check(p, &[self.product]);
+        check(p, &[self.license_type]);
+        check(p, &self.packages);
+        check(p, &self.section_types);
+        check(p, self.unit_type.as_slice());
+        check(p, &[self.cloud_connect]);
+    }
+
     fn product_rules(&self, p: &mut Vec<String>) {
-        let product = self.product;
+        let product = self.product.file_name().unwrap_or("unknown");
         let need_units = |p: &mut Vec<String>| {
             if self.units.is_none() {
                 p.push(format!("a {product} license needs units and unitType"));
             }
         };
-        match product {
-            Product::CloudConnect => {
+        match self.product {
+            Product::CloudConnectSite => {
                 need_units(p);
                 if self.cloud_connect == CloudConnect::No {
                     p.push(
@@ -552,10 +281,11 @@ fn whole_numbers_plain<S: serde::Serializer>(value: &Option<f64>, s: S) -> Resul
     }
 }
 
-fn has_duplicates<T: Ord + Copy>(items: &[T]) -> bool {
-    let mut sorted = items.to_vec();
-    sorted.sort_unstable();
-    sorted.windows(2).any(|w| w[0] == w[1])
+fn has_duplicates<T: PartialEq>(items: &[T]) -> bool {
+    items
+        .iter()
+        .enumerate()
+        .any(|(i, a)| items[i + 1..].contains(a))
 }
 
 fn optional_text(p: &mut Vec<String>, name: &str, value: &str) {
@@ -614,6 +344,10 @@ pub fn random_support_id() -> String {
 /// Terms: Rental runs to the end of the current month; Subscription and NFR one year; Evaluation
 /// 30 days; Perpetual never expires and includes one year of support. Other types' support ends
 /// with the license. Rental counts Points, the others Instances.
+///
+/// Only the five types a file can carry (see [`crate::spelling`]) give a well-formed claim set;
+/// the domain's other types (`Community`, `Unknown`, the console's `Full` and `Promo`, …) get
+/// Subscription terms and are then reported by [`LicenseClaims::problems`].
 pub fn default_claims(
     product: Product,
     license_type: LicenseType,
@@ -623,7 +357,13 @@ pub fn default_claims(
     let today = iat.date_naive();
     let expiry = match license_type {
         LicenseType::Rental => Some(last_day_of_month(today)),
-        LicenseType::Subscription | LicenseType::Nfr => Some(months_later(today, 12)),
+        LicenseType::Subscription
+        | LicenseType::Nfr
+        | LicenseType::Full
+        | LicenseType::Promo
+        | LicenseType::Community
+        | LicenseType::NotInstalled
+        | LicenseType::Unknown => Some(months_later(today, 12)),
         LicenseType::Evaluation => Some(
             today
                 .checked_add_days(Days::new(30))
@@ -669,7 +409,7 @@ pub fn default_claims(
     };
 
     match product {
-        Product::CloudConnect => {
+        Product::CloudConnectSite => {
             claims.packages = vec![Package::Suite];
             claims.units = Some(1000.0);
             claims.unit_type = Some(unit_type);
@@ -725,8 +465,8 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_for_every_product_and_type() {
-        for product in Product::ALL {
-            for t in LicenseType::ALL {
+        for &product in Product::ALL {
+            for &t in LicenseType::IN_FILES {
                 let c = default_claims(product, t, now());
                 assert_eq!(c.problems(), Vec::<String>::new(), "{product} {t}");
                 assert_eq!(c.product, product);
@@ -746,7 +486,7 @@ mod tests {
 
     #[test]
     fn default_terms_per_type() {
-        let c = default_claims(Product::CloudConnect, LicenseType::Rental, now());
+        let c = default_claims(Product::CloudConnectSite, LicenseType::Rental, now());
         assert_eq!(c.expiration_date, Some(at(2026, 2, 28, 23, 59, 59)));
         assert_eq!(c.support_expiration_date, c.expiration_date);
         assert_eq!(c.unit_type, Some(UnitType::Points));
@@ -761,7 +501,7 @@ mod tests {
         );
         assert_eq!(dec.expiration_date, Some(at(2026, 12, 31, 23, 59, 59)));
 
-        let c = default_claims(Product::CloudConnect, LicenseType::Subscription, now());
+        let c = default_claims(Product::CloudConnectSite, LicenseType::Subscription, now());
         assert_eq!(c.expiration_date, Some(at(2027, 2, 14, 23, 59, 59)));
         assert_eq!(c.unit_type, Some(UnitType::Instances));
 
@@ -778,7 +518,7 @@ mod tests {
 
     #[test]
     fn default_shape_per_product() {
-        let cc = default_claims(Product::CloudConnect, LicenseType::Rental, now());
+        let cc = default_claims(Product::CloudConnectSite, LicenseType::Rental, now());
         assert_eq!(cc.cloud_connect, CloudConnect::Yes);
         assert_eq!(cc.packages, vec![Package::Suite]);
         assert_eq!(cc.units, Some(1000.0));
@@ -880,7 +620,7 @@ mod tests {
         c.expiration_date = Some(c.iat - chrono::Duration::days(1));
         expect_problem(&c, "earlier than the issue time");
 
-        let mut c = default_claims(Product::CloudConnect, LicenseType::Rental, now());
+        let mut c = default_claims(Product::CloudConnectSite, LicenseType::Rental, now());
         c.cloud_connect = CloudConnect::No;
         expect_problem(&c, "cloudConnect");
 
@@ -893,6 +633,77 @@ mod tests {
         expect_problem(&c, "exactly one package");
         c.instances = None;
         expect_problem(&c, "needs instances");
+    }
+
+    #[test]
+    fn values_files_cannot_carry_are_refused() {
+        let base = default_claims(Product::CloudConnectSite, LicenseType::Rental, now());
+
+        for t in [
+            LicenseType::Community,
+            LicenseType::NotInstalled,
+            LicenseType::Unknown,
+            LicenseType::Full,
+            LicenseType::Promo,
+        ] {
+            let c = default_claims(Product::Console, t, now());
+            expect_problem(
+                &c,
+                &format!("{t:?} is not a value of type in a license file"),
+            );
+        }
+
+        let mut c = base.clone();
+        c.section_types = vec![SectionType::All];
+        expect_problem(&c, "All is not a value of sectionTypes");
+        let mut c = base.clone();
+        c.packages = vec![Package::Unknown];
+        expect_problem(&c, "Unknown is not a value of packages");
+        let mut c = base.clone();
+        c.unit_type = Some(UnitType::Unknown);
+        expect_problem(&c, "Unknown is not a value of unitType");
+        let mut c = base.clone();
+        c.cloud_connect = CloudConnect::Unknown;
+        expect_problem(&c, "Unknown is not a value of cloudConnect");
+        assert!(serde_json::to_value(&c).is_err(), "no spelling, no JSON");
+    }
+
+    #[test]
+    fn every_spelling_round_trips_through_json() {
+        let mut c = default_claims(Product::BackupAndReplication, LicenseType::Rental, now());
+        c.packages = Package::IN_FILES.to_vec();
+        c.section_types = SectionType::IN_FILES.to_vec();
+        c.sockets = Some(2);
+        for &product in Product::IN_FILES {
+            for &t in LicenseType::IN_FILES {
+                for &unit in UnitType::IN_FILES {
+                    for &cc in CloudConnect::IN_FILES {
+                        c.product = product;
+                        c.license_type = t;
+                        c.unit_type = Some(unit);
+                        c.cloud_connect = cc;
+                        let v = serde_json::to_value(&c).expect("json");
+                        assert_eq!(v["product"], product.file_name().expect("spelled"));
+                        assert_eq!(v["type"], t.file_name().expect("spelled"));
+                        assert_eq!(v["unitType"], unit.file_name().expect("spelled"));
+                        assert_eq!(v["cloudConnect"], cc.file_name().expect("spelled"));
+                        let back: LicenseClaims = serde_json::from_value(v).expect("read back");
+                        assert_eq!(back, c);
+                    }
+                }
+            }
+        }
+        let v = serde_json::to_value(&c).expect("json");
+        assert_eq!(v["packages"], serde_json::json!(Package::SPELLINGS));
+        assert_eq!(v["sectionTypes"], serde_json::json!(["Socket", "Instance"]));
+
+        let mut v = serde_json::to_value(&c).expect("json");
+        v["product"] = "CloudConnect".into();
+        let err = serde_json::from_value::<LicenseClaims>(v).expect_err("contract spelling");
+        assert!(
+            err.to_string().contains("unknown variant `CloudConnect`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -36,16 +36,19 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use std::ffi::OsStr;
+use std::marker::PhantomData;
+
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use clap::{Args, Subcommand};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Arg, Args, Command, Subcommand};
+use tallyman_domain::{CloudConnect, LicenseType, Package, Product, SectionType, UnitType};
 use uuid::Uuid;
 
-use crate::claims::{
-    default_claims, end_of_day, CloudConnect, LicenseClaims, LicenseType, Package, Product,
-    SectionType, UnitType,
-};
+use crate::claims::{default_claims, end_of_day, LicenseClaims};
 use crate::keys::{public_key_path, IssuerKey, IssuerPublicKey, KeyError, TrustStore};
 use crate::license::{inspect_unverified, issue, verify, LicenseError};
+use crate::spelling::FileSpelling;
 
 /// What can go wrong running a subcommand.
 #[derive(Debug, thiserror::Error)]
@@ -98,10 +101,15 @@ pub struct IssueArgs {
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
     /// What the license is for.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = spelled::<Product>())]
     pub product: Product,
     /// Commercial license type.
-    #[arg(long = "type", value_enum, value_name = "TYPE", ignore_case = true)]
+    #[arg(
+        long = "type",
+        value_parser = spelled::<LicenseType>(),
+        value_name = "TYPE",
+        ignore_case = true
+    )]
     pub license_type: LicenseType,
     /// Edition, free text [default: Enterprise Plus; vb365: Standard].
     #[arg(long)]
@@ -109,7 +117,7 @@ pub struct IssueArgs {
     /// Product package; repeat for several. Replaces the product's default packages.
     #[arg(
         long = "package",
-        value_enum,
+        value_parser = spelled::<Package>(),
         value_name = "PACKAGE",
         ignore_case = true
     )]
@@ -117,7 +125,7 @@ pub struct IssueArgs {
     /// License section; repeat for a merged Socket + Instance license. Replaces the default.
     #[arg(
         long = "section",
-        value_enum,
+        value_parser = spelled::<SectionType>(),
         value_name = "SECTION",
         ignore_case = true
     )]
@@ -126,7 +134,7 @@ pub struct IssueArgs {
     #[arg(long)]
     pub units: Option<f64>,
     /// What --units counts [default: Points for Rental, else Instances].
-    #[arg(long, value_enum, ignore_case = true)]
+    #[arg(long, value_parser = spelled::<UnitType>(), ignore_case = true)]
     pub unit_type: Option<UnitType>,
     /// Licensed CPU sockets (Socket section).
     #[arg(long)]
@@ -141,7 +149,7 @@ pub struct IssueArgs {
     #[arg(long)]
     pub instances: Option<f64>,
     /// Cloud Connect capability.
-    #[arg(long, value_enum, ignore_case = true)]
+    #[arg(long, value_parser = spelled::<CloudConnect>(), ignore_case = true)]
     pub cloud_connect: Option<CloudConnect>,
     /// Whether monitoring is included.
     #[arg(long, value_name = "true|false")]
@@ -182,6 +190,46 @@ pub struct IssueArgs {
     /// Overwrite --out if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+/// The value parser of a claim given on the command line: accepts the file format's spellings
+/// (ignoring case where the argument says so) and lists them, with their meaning, as the
+/// argument's possible values.
+#[derive(Debug)]
+pub struct Spelled<T>(PhantomData<fn() -> T>);
+
+impl<T> Clone for Spelled<T> {
+    fn clone(&self) -> Self {
+        Spelled(PhantomData)
+    }
+}
+
+/// A [`Spelled`] parser for `T`, for `#[arg(value_parser = spelled::<T>())]`.
+pub fn spelled<T: FileSpelling>() -> Spelled<T> {
+    Spelled(PhantomData)
+}
+
+fn possible_value<T: FileSpelling>(value: T) -> PossibleValue {
+    PossibleValue::new(value.file_name().unwrap_or_default()).help(value.meaning())
+}
+
+impl<T: FileSpelling> TypedValueParser for Spelled<T> {
+    type Value = T;
+
+    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        let typed = PossibleValuesParser::new(T::IN_FILES.iter().map(|v| possible_value(*v)))
+            .parse_ref(cmd, arg, value)?;
+        let ignore_case = arg.is_some_and(Arg::is_ignore_case_set);
+        T::IN_FILES
+            .iter()
+            .copied()
+            .find(|v| possible_value(*v).matches(&typed, ignore_case))
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(T::IN_FILES.iter().map(|v| possible_value(*v))))
+    }
 }
 
 /// Arguments of `license inspect`.
@@ -340,7 +388,10 @@ fn run_issue(args: &IssueArgs, now: DateTime<Utc>, out: &mut dyn Write) -> Resul
         writeln!(
             out,
             "issued license {} ({} {}) for {}",
-            claims.license_id, claims.product, claims.license_type, claims.company
+            claims.license_id,
+            spelled_name(claims.product),
+            spelled_name(claims.license_type),
+            claims.company
         )?;
         writeln!(out, "expires:   {}", when(claims.expiration_date))?;
         writeln!(out, "signed by: {}", key.key_id())?;
@@ -425,16 +476,21 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
-fn list<T: std::fmt::Display>(items: &[T]) -> String {
+fn list<T: FileSpelling>(items: &[T]) -> String {
     if items.is_empty() {
         "-".into()
     } else {
         items
             .iter()
-            .map(ToString::to_string)
+            .map(|v| spelled_name(*v))
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// A claim value as the file spells it (`cloud-connect`, not the contract's `CloudConnect`).
+fn spelled_name<T: FileSpelling>(value: T) -> &'static str {
+    value.file_name().unwrap_or("-")
 }
 
 /// Human-readable listing of a license's claims, headed by its verification status.
@@ -448,7 +504,7 @@ pub fn describe(c: &LicenseClaims, key_id: &str, verified: bool) -> String {
         )
     };
     let units = match (c.units, c.unit_type) {
-        (Some(u), Some(t)) => format!("{u} {t}"),
+        (Some(u), Some(t)) => format!("{u} {}", spelled_name(t)),
         (Some(u), None) => u.to_string(),
         _ => "-".into(),
     };
@@ -457,8 +513,8 @@ pub fn describe(c: &LicenseClaims, key_id: &str, verified: bool) -> String {
         ("Format version", c.format_version.to_string()),
         ("License ID", c.license_id.to_string()),
         ("Support ID", c.support_id.clone()),
-        ("Product", c.product.to_string()),
-        ("Type", c.license_type.to_string()),
+        ("Product", spelled_name(c.product).into()),
+        ("Type", spelled_name(c.license_type).into()),
         ("Edition", c.edition.clone()),
         ("Packages", list(&c.packages)),
         ("Sections", list(&c.section_types)),
@@ -467,7 +523,7 @@ pub fn describe(c: &LicenseClaims, key_id: &str, verified: bool) -> String {
         ("Capacity (TB)", opt(c.capacity)),
         ("Licensed users", opt(c.licensed_users)),
         ("Instances", opt(c.instances)),
-        ("Cloud Connect", c.cloud_connect.to_string()),
+        ("Cloud Connect", spelled_name(c.cloud_connect).into()),
         ("Monitoring", opt(c.monitoring)),
         ("Company", c.company.clone()),
         ("Email", c.email.clone()),
@@ -572,6 +628,7 @@ mod tests {
         ]))
         .expect("issue");
         assert!(printed.contains(&kid), "{printed}");
+        assert!(printed.contains("(cloud-connect Rental)"), "{printed}");
         assert!(printed.contains("2026-05-31T23:59:59Z"), "{printed}");
 
         let pubkey = public_key_path(&key);

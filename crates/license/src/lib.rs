@@ -8,13 +8,16 @@
 //! -----END TALLYMAN LICENSE-----
 //! ```
 //!
-//! The claims carry every field the five VSPC license resources expose; the authenticated footer
-//! names the issuer key (its PASERK `k4.pid`), so servers can trust several keys and keys rotate;
-//! and the signature also covers the implicit assertion [`IMPLICIT_ASSERTION`], so nothing else
-//! the same key signs passes as a license. The full specification is `docs/license-format.md`.
+//! The claims carry every field the five VSPC license resources expose, in the domain's
+//! vocabulary ([`tallyman_domain::Product`], [`tallyman_domain::LicenseType`], …) spelled the
+//! file format's way ([`spelling`]); the authenticated footer names the issuer key (its PASERK
+//! `k4.pid`), so servers can trust several keys and keys rotate; and the signature also covers
+//! the implicit assertion [`IMPLICIT_ASSERTION`], so nothing else the same key signs passes as a
+//! license. The full specification is `docs/license-format.md`.
 //!
 //! ```
-//! use tallyman_license::{default_claims, issue, verify, IssuerKey, LicenseType, Product, TrustStore};
+//! use tallyman_domain::{LicenseType, Product};
+//! use tallyman_license::{default_claims, issue, verify, IssuerKey, TrustStore};
 //!
 //! let key = IssuerKey::generate();
 //! let claims = default_claims(Product::Console, LicenseType::Rental, chrono::Utc::now());
@@ -36,12 +39,11 @@ pub mod cli;
 pub mod keys;
 pub mod license;
 pub mod paseto;
+pub mod spelling;
 
-pub use claims::{
-    default_claims, CloudConnect, LicenseClaims, LicenseType, Package, Product, SectionType,
-    UnitType, FORMAT_VERSION,
-};
+pub use claims::{default_claims, LicenseClaims, FORMAT_VERSION};
 pub use keys::{IssuerKey, IssuerPublicKey, KeyError, TrustStore};
 pub use license::{
     inspect_unverified, issue, verify, LicenseError, VerifiedLicense, IMPLICIT_ASSERTION,
 };
+pub use spelling::FileSpelling;

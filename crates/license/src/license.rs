@@ -184,11 +184,13 @@ pub fn inspect_unverified(file: &[u8]) -> Result<(LicenseClaims, String), Licens
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::{default_claims, LicenseType, Product, SectionType};
+    use crate::claims::default_claims;
     use crate::keys::IssuerPublicKey;
+    use crate::spelling::FileSpelling as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
     use chrono::{DateTime, TimeZone as _, Utc};
+    use tallyman_domain::{LicenseType, Product, SectionType, UnitType};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 5, 14, 10, 0, 0)
@@ -219,8 +221,8 @@ mod tests {
     fn round_trip_every_product_and_type() {
         let key = IssuerKey::generate();
         let trust = trusting(&key);
-        for product in Product::ALL {
-            for t in LicenseType::ALL {
+        for &product in Product::ALL {
+            for &t in LicenseType::IN_FILES {
                 let claims = default_claims(product, t, now());
                 let file = issue(&claims, &key).expect("issue");
                 assert!(file.starts_with(crate::armour::BEGIN));
@@ -242,7 +244,7 @@ mod tests {
             default_claims(Product::BackupAndReplication, LicenseType::Perpetual, now());
         claims.section_types = vec![SectionType::Socket, SectionType::Instance];
         claims.units = Some(13.5);
-        claims.unit_type = Some(crate::claims::UnitType::Instances);
+        claims.unit_type = Some(UnitType::Instances);
         claims.capacity = Some(2.5);
         let file = issue(&claims, &key).expect("issue");
         let verified = verify(file.as_bytes(), &trusting(&key)).expect("verify");
@@ -412,7 +414,7 @@ mod tests {
     #[test]
     fn missing_or_bad_required_claims_are_invalid() {
         let key = IssuerKey::generate();
-        let claims = default_claims(Product::CloudConnect, LicenseType::Rental, now());
+        let claims = default_claims(Product::CloudConnectSite, LicenseType::Rental, now());
         let full = serde_json::to_value(&claims).expect("json");
 
         for required in [
@@ -544,8 +546,8 @@ mod tests {
 #[cfg(test)]
 mod documented_example {
     use super::*;
-    use crate::claims::{CloudConnect, LicenseType, Package, Product, UnitType};
     use crate::keys::IssuerPublicKey;
+    use tallyman_domain::{CloudConnect, LicenseType, Package, Product, UnitType};
 
     const PUBLIC_KEY: &str = include_str!("../testdata/example-issuer.key.pub");
     const LICENSE: &str = include_str!("../testdata/example-site.lic");
@@ -565,7 +567,7 @@ mod documented_example {
             "436b5b93-3cc6-48b9-8948-64d7bba7ea0f"
         );
         assert_eq!(c.support_id, "311696056");
-        assert_eq!(c.product, Product::CloudConnect);
+        assert_eq!(c.product, Product::CloudConnectSite);
         assert_eq!(c.license_type, LicenseType::Rental);
         assert_eq!(c.packages, vec![Package::Suite]);
         assert_eq!(
@@ -578,6 +580,39 @@ mod documented_example {
         assert_eq!(
             c.expiration_date.map(|t| t.to_rfc3339()),
             Some("2026-11-30T23:59:59+00:00".to_string())
+        );
+    }
+
+    /// `license inspect` prints the documented listing for the documented file.
+    #[test]
+    fn the_documented_inspect_output_is_what_inspect_prints() {
+        const DOC: &str = include_str!("../../../docs/license-format.md");
+        let trust: TrustStore = [IssuerPublicKey::from_pem(PUBLIC_KEY).expect("key")]
+            .into_iter()
+            .collect();
+        let license = verify(LICENSE.as_bytes(), &trust).expect("example license");
+        let text = crate::cli::describe(&license.claims, KEY_ID, true);
+        assert!(DOC.contains(text.trim_end()), "{text}");
+    }
+
+    /// Writing the documented claims again gives the signed bytes back exactly: the spellings
+    /// (`cloud-connect`, `Rental`, `Suite`, `Instance`, `Points`, `Yes`) and the order are the
+    /// format's.
+    #[test]
+    fn the_documented_claims_serialize_to_the_signed_bytes() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+
+        let token = crate::armour::dearmour(LICENSE.as_bytes()).expect("armoured");
+        let payload = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(2).expect("payload"))
+            .expect("base64");
+        let signed = &payload[..payload.len() - 64];
+        let (claims, _) = inspect_unverified(LICENSE.as_bytes()).expect("example license");
+        let written = serde_json::to_vec(&claims).expect("json");
+        assert_eq!(
+            String::from_utf8_lossy(&written),
+            String::from_utf8_lossy(signed)
         );
     }
 }

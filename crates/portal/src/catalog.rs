@@ -226,7 +226,8 @@ fn in_path(path: &Path, e: io::Error) -> io::Error {
 mod tests {
     use super::*;
     use chrono::{Duration, Utc};
-    use tallyman_license::{default_claims, issue, IssuerKey, LicenseType, Product};
+    use tallyman_domain::{LicenseType, Product};
+    use tallyman_license::{default_claims, issue, IssuerKey};
 
     fn trust(key: &IssuerKey) -> TrustStore {
         [key.public()].into_iter().collect()

@@ -37,9 +37,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::Duration;
 use clap::Args;
+use tallyman_domain::SystemClock;
 use tallyman_license::IssuerKey;
 
-use crate::clock::SystemClock;
 use crate::renewal::{RenewalPolicy, DEFAULT_RENTAL_WINDOW_DAYS, DEFAULT_SUBSCRIPTION_WINDOW_DAYS};
 use crate::server::{self, PortalOptions, PortalState};
 

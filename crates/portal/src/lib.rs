@@ -14,7 +14,6 @@
 pub mod catalog;
 pub mod cli;
 pub mod client;
-pub mod clock;
 pub mod renewal;
 pub mod server;
 pub mod wire;
@@ -23,10 +22,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
+use tallyman_domain::Clock;
 use tallyman_license::IssuerKey;
 
 pub use client::{PortalClient, PortalError};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use renewal::RenewalPolicy;
 pub use server::{router, ApiError, ImportOutcome, PortalOptions, PortalState};
 pub use wire::{Health, ImportedLicense, LatestLicense};

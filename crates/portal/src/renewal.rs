@@ -13,8 +13,9 @@
 //!   expiration is moved to it; a longer one is kept.
 
 use chrono::{DateTime, Datelike, Duration, Months, SubsecRound, Utc};
+use tallyman_domain::LicenseType;
 use tallyman_license::claims::end_of_day;
-use tallyman_license::{LicenseClaims, LicenseType};
+use tallyman_license::LicenseClaims;
 
 /// Default renewal window for Rental licenses, in days.
 pub const DEFAULT_RENTAL_WINDOW_DAYS: i64 = 7;
@@ -46,6 +47,12 @@ impl RenewalPolicy {
             LicenseType::Rental => Some(self.rental_window),
             LicenseType::Subscription => Some(self.subscription_window),
             LicenseType::Perpetual | LicenseType::Evaluation | LicenseType::Nfr => None,
+            // Types a license file never carries.
+            LicenseType::Community
+            | LicenseType::NotInstalled
+            | LicenseType::Unknown
+            | LicenseType::Full
+            | LicenseType::Promo => None,
         }
     }
 
@@ -95,7 +102,14 @@ fn extend_once(license_type: LicenseType, expires: DateTime<Utc>) -> Option<Date
     match license_type {
         LicenseType::Rental => end_of_following_month(expires),
         LicenseType::Subscription => expires.checked_add_months(Months::new(12)),
-        LicenseType::Perpetual | LicenseType::Evaluation | LicenseType::Nfr => None,
+        LicenseType::Perpetual
+        | LicenseType::Evaluation
+        | LicenseType::Nfr
+        | LicenseType::Community
+        | LicenseType::NotInstalled
+        | LicenseType::Unknown
+        | LicenseType::Full
+        | LicenseType::Promo => None,
     }
 }
 
@@ -112,7 +126,8 @@ fn end_of_following_month(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
     use chrono::TimeZone as _;
-    use tallyman_license::{default_claims, Product};
+    use tallyman_domain::Product;
+    use tallyman_license::default_claims;
 
     fn at(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, min, s)
@@ -121,7 +136,7 @@ mod tests {
     }
 
     fn claims(license_type: LicenseType, issued: DateTime<Utc>) -> LicenseClaims {
-        default_claims(Product::CloudConnect, license_type, issued)
+        default_claims(Product::CloudConnectSite, license_type, issued)
     }
 
     #[test]

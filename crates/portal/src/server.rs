@@ -24,6 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use tallyman_domain::{Clock, SystemClock};
 use tallyman_license::armour::MAX_FILE_LEN;
 use tallyman_license::{issue, verify, IssuerKey, LicenseError, TrustStore};
 use tokio::net::TcpListener;
@@ -31,7 +32,6 @@ use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, ScanReport};
-use crate::clock::{Clock, SystemClock};
 use crate::renewal::RenewalPolicy;
 use crate::wire::{
     ErrorBody, Health, ImportedLicense, LatestLicense, CODE_BAD_BODY, CODE_BAD_REQUEST,
@@ -233,7 +233,7 @@ impl PortalState {
                 })?;
                 tracing::info!(
                     %license_id,
-                    license_type = stored.claims.license_type.as_str(),
+                    license_type = stored.claims.license_type.as_wire(),
                     previous_expiry = ?previous_expiry,
                     new_expiry = ?stored.claims.expiration_date,
                     file = %stored.path.display(),

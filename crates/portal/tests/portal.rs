@@ -8,11 +8,11 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use serde_json::Value;
-use tallyman_license::{
-    default_claims, issue, verify, IssuerKey, LicenseClaims, LicenseType, Product, TrustStore,
-};
+use tallyman_domain::ManualClock;
+use tallyman_domain::{LicenseType, Product};
+use tallyman_license::{default_claims, issue, verify, IssuerKey, LicenseClaims, TrustStore};
 use tallyman_portal::server::{self, PortalOptions, PortalState};
-use tallyman_portal::{ManualClock, PortalClient, PortalError, RenewalPolicy};
+use tallyman_portal::{PortalClient, PortalError, RenewalPolicy};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -103,7 +103,7 @@ fn setup(now: DateTime<Utc>) -> Setup {
     Setup {
         dir: tempfile::tempdir().expect("temp dir"),
         key: IssuerKey::generate(),
-        clock: ManualClock::new(now),
+        clock: ManualClock::at(now),
     }
 }
 
@@ -232,7 +232,7 @@ async fn a_rental_near_expiry_is_renewed_and_persisted() {
     // Issued 2 November: expires 30 November 23:59:59. On the 27th it is within 7 days.
     let s = setup(at(2026, 11, 27, 10));
     let original = default_claims(
-        Product::CloudConnect,
+        Product::CloudConnectSite,
         LicenseType::Rental,
         at(2026, 11, 2, 9),
     );
@@ -296,7 +296,7 @@ async fn a_rental_near_expiry_is_renewed_and_persisted() {
 async fn a_rental_outside_its_window_is_not_renewed() {
     let s = setup(at(2026, 11, 20, 10));
     let original = default_claims(
-        Product::CloudConnect,
+        Product::CloudConnectSite,
         LicenseType::Rental,
         at(2026, 11, 2, 9),
     );
@@ -703,7 +703,7 @@ async fn start_local_serves_the_directory() {
 async fn the_in_process_router_mounts_next_to_other_routes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let key = IssuerKey::generate();
-    let clock = ManualClock::new(at(2026, 11, 28, 0));
+    let clock = ManualClock::at(at(2026, 11, 28, 0));
     let claims = default_claims(Product::Vb365, LicenseType::Rental, at(2026, 11, 1, 0));
     drop_file(dir.path(), "m365.lic", &claims, &key);
 

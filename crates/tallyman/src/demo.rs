@@ -12,10 +12,8 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tallyman_app::{InstalledFile, ServerReport, SlotDocument, CONSOLE_TARGET};
-use tallyman_license::{
-    default_claims, issue, verify, IssuerKey, LicenseClaims, LicenseType, Package, Product,
-    SectionType, TrustStore,
-};
+use tallyman_domain::{LicenseType, Package, Product, SectionType};
+use tallyman_license::{default_claims, issue, verify, IssuerKey, LicenseClaims, TrustStore};
 use tallyman_store::{
     LicenseEvent, LicenseSlot, ManagedServer, Organization, OrganizationType, Store, TargetKind,
 };
@@ -285,7 +283,7 @@ pub async fn seed(
     )
     .await?;
     let mut site = s.claims(
-        Product::CloudConnect,
+        Product::CloudConnectSite,
         LicenseType::Rental,
         Shape::Valid,
         &s.provider_name,
@@ -301,7 +299,7 @@ pub async fn seed(
     )
     .await?;
     let site2 = s.claims(
-        Product::CloudConnect,
+        Product::CloudConnectSite,
         LicenseType::Rental,
         Shape::ExpiringSoon,
         &s.provider_name,

@@ -3,9 +3,10 @@
 
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
+use tallyman_domain::{LicenseType, Product};
 use tallyman_http::auth::{new_token, token_digest};
 use tallyman_http::HttpConfig;
-use tallyman_license::{default_claims, issue, IssuerKey, LicenseType, Product, TrustStore};
+use tallyman_license::{default_claims, issue, IssuerKey, TrustStore};
 use tallyman_store::testing::{backends, Backend};
 use tallyman_store::{EnrollmentToken, ManagedServer, Organization, OrganizationType, TargetKind};
 use uuid::Uuid;

@@ -12,12 +12,11 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 use tallyman_app::LicensePortal;
 use tallyman_app::{InstalledFile, SlotDocument};
+use tallyman_domain::{CloudConnect, LicenseType, Product};
 use tallyman_http::auth::hash_password;
 use tallyman_http::wire::vspc_datetime;
 use tallyman_http::{Clock, HttpConfig};
-use tallyman_license::{
-    default_claims, issue, CloudConnect, IssuerKey, LicenseClaims, LicenseType, Product,
-};
+use tallyman_license::{default_claims, issue, IssuerKey, LicenseClaims};
 use tallyman_portal::client::PortalClient;
 use tallyman_store::testing::backends;
 use tallyman_store::{
@@ -304,7 +303,7 @@ fn assert_reflects(kind: TargetKind, uid: Uuid, data: &Value, claims: &LicenseCl
     let exp = vspc_datetime(claims.expiration_date.unwrap());
     assert_vspc_datetime(data["expirationDate"].as_str().unwrap());
     assert_eq!(data["expirationDate"], exp.as_str(), "{data}");
-    assert_eq!(data["type"], claims.license_type.as_str(), "{data}");
+    assert_eq!(data["type"], claims.license_type.as_wire(), "{data}");
     if kind != TargetKind::Console {
         assert_eq!(data["autoUpdateEnabled"], false, "{data}");
     }
@@ -317,7 +316,7 @@ fn assert_reflects(kind: TargetKind, uid: Uuid, data: &Value, claims: &LicenseCl
             assert_eq!(data["company"], claims.company.as_str());
             assert_eq!(data["email"], claims.email.as_str());
             assert_eq!(num(&data["units"]), claims.units.unwrap());
-            assert_eq!(data["unitType"], claims.unit_type.unwrap().as_str());
+            assert_eq!(data["unitType"], claims.unit_type.unwrap().as_wire());
             assert_eq!(data["cloudConnect"], "Yes");
             assert_eq!(data["packages"], json!(["Suite"]));
             assert_eq!(data["edition"], claims.edition.as_str());
@@ -378,7 +377,7 @@ async fn install_on_every_kind_reflects_the_file_and_get_agrees() {
         let cases = [
             (
                 TargetKind::CloudConnectSite,
-                Product::CloudConnect,
+                Product::CloudConnectSite,
                 LicenseType::Rental,
             ),
             (
@@ -561,7 +560,11 @@ async fn invalid_files_are_refused_with_1300_and_change_nothing() {
         for (kind, uid, product) in [
             (TargetKind::BackupServer, bs, Product::BackupAndReplication),
             (TargetKind::VOneServer, vone, Product::VOne),
-            (TargetKind::CloudConnectSite, site, Product::CloudConnect),
+            (
+                TargetKind::CloudConnectSite,
+                site,
+                Product::CloudConnectSite,
+            ),
             (TargetKind::Console, Uuid::nil(), Product::Console),
         ] {
             let claims = claims_expiring(product, LicenseType::Subscription, now, later);
@@ -1535,8 +1538,12 @@ async fn roles_and_tenant_scope() {
         let vone = add_server(&app, TargetKind::VOneServer, a1.uid, "vone").await;
         let m365 = add_server(&app, TargetKind::Vb365Server, a1.uid, "m365").await;
         let bs = a_servers[0];
-        let site_claims =
-            claims_expiring(Product::CloudConnect, LicenseType::Subscription, now, later);
+        let site_claims = claims_expiring(
+            Product::CloudConnectSite,
+            LicenseType::Subscription,
+            now,
+            later,
+        );
         store_license(
             &app,
             TargetKind::CloudConnectSite,
@@ -1709,7 +1716,7 @@ async fn roles_and_tenant_scope() {
             "{sites}"
         );
         let new_site = claims_expiring(
-            Product::CloudConnect,
+            Product::CloudConnectSite,
             LicenseType::Subscription,
             now,
             later + Duration::days(2),

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::Value;
+use tallyman_domain::{LicenseType, Product};
 use tallyman_http::{AppState, Clock, HttpConfig, SystemClock};
-use tallyman_license::{LicenseType, Product, TrustStore};
+use tallyman_license::TrustStore;
 use tallyman_store::testing::backends;
 use tallyman_store::TargetKind;
 use tokio::sync::oneshot;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::{json, Value};
+use tallyman_domain::{LicenseType, Product};
 use tallyman_http::{AppState, Clock, HttpConfig};
-use tallyman_license::{LicenseType, Product};
 use tallyman_store::testing::backends;
 use tallyman_store::TargetKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

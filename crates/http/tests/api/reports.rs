@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 use tallyman_app::reports::{self as reporting, generate_month};
 use tallyman_app::Month;
 use tallyman_domain::points::lookup;
+use tallyman_domain::{LicenseType, Product};
 use tallyman_http::auth::{new_token, token_digest};
 use tallyman_http::{Clock, HttpConfig};
-use tallyman_license::{LicenseType, Product};
 use tallyman_store::testing::{backends, Backend};
 use tallyman_store::{
     EnrollmentToken, ManagedServer, Organization, OrganizationType, ReportWrite, Role, TargetKind,
