@@ -11,7 +11,10 @@
 //!   reference-counted strings, so a few enum values over many rows cost 4 bytes a row
 //!   and every distinct string is kept once;
 //! * UUIDs, instants (dates, date-times), numbers, booleans: a state byte (absent or
-//!   `null` / present but unconvertible / value) and the typed value;
+//!   `null` / present but unconvertible / value) and the value's order-preserving code
+//!   (`Val::code`: 16 bytes, 1 for booleans), which compares exactly as the engine
+//!   compares the values (`Val::cmp_same_kind`), so equality, ordering and `in` tests
+//!   and sorting are integer comparisons;
 //! * string, enum and UUID arrays: per row the dictionary ids of the elements (or
 //!   "absent" / "not an array");
 //! * objects (declared or implied parents of nested paths): whether they are present.
@@ -27,9 +30,9 @@
 //! engine's code rather than re-deriving it: filter leaves are evaluated by the same
 //! `Leaf::eval_cell` / `Leaf::eval_elements` the engine uses on documents (on text
 //! columns once per distinct dictionary string rather than once per row, then per row
-//! by table lookup), groups combine per-row bitsets, and sorting orders typed values by
-//! order-preserving codes derived from the engine's own comparisons (`Num::cmp`,
-//! instants, `Collation` ranks). `tests/index_equivalence.rs` checks all of it against
+//! by table lookup; on typed columns as code comparisons, with the null and
+//! unconvertible cases from `eval_cell`), groups combine per-row bitsets, and sorting
+//! orders rows by the codes and by `Collation` ranks of the distinct strings. `tests/index_equivalence.rs` checks all of it against
 //! `apply_ref` on random documents, queries and updates.
 //!
 //! Sorted pages come from cached *permutations*: all live rows in the order of one sort
