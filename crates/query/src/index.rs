@@ -11,7 +11,10 @@
 //!   reference-counted strings, so a few enum values over many rows cost 4 bytes a row
 //!   and every distinct string is kept once;
 //! * UUIDs, instants (dates, date-times), numbers, booleans: a state byte (absent or
-//!   `null` / present but unconvertible / value) and the typed value;
+//!   `null` / present but unconvertible / value) and the value's order-preserving code
+//!   (`Val::code`: 16 bytes, 1 for booleans), which compares exactly as the engine
+//!   compares the values (`Val::cmp_same_kind`), so equality, ordering and `in` tests
+//!   and sorting are integer comparisons;
 //! * string, enum and UUID arrays: per row the dictionary ids of the elements (or
 //!   "absent" / "not an array");
 //! * objects (declared or implied parents of nested paths): whether they are present.
@@ -27,9 +30,9 @@
 //! engine's code rather than re-deriving it: filter leaves are evaluated by the same
 //! `Leaf::eval_cell` / `Leaf::eval_elements` the engine uses on documents (on text
 //! columns once per distinct dictionary string rather than once per row, then per row
-//! by table lookup), groups combine per-row bitsets, and sorting orders typed values by
-//! order-preserving codes derived from the engine's own comparisons (`Num::cmp`,
-//! instants, `Collation` ranks). `tests/index_equivalence.rs` checks all of it against
+//! by table lookup; on typed columns as code comparisons, with the null and
+//! unconvertible cases from `eval_cell`), groups combine per-row bitsets, and sorting
+//! orders rows by the codes and by `Collation` ranks of the distinct strings. `tests/index_equivalence.rs` checks all of it against
 //! `apply_ref` on random documents, queries and updates.
 //!
 //! Sorted pages come from cached *permutations*: all live rows in the order of one sort
@@ -54,7 +57,7 @@ use crate::filter::{Cell, Leaf, Node, Target, Test};
 use crate::query::{sort_range, CollectionQuery};
 use crate::schema::{Field, FieldType, Schema};
 use crate::sort::{Direction, SortKey};
-use crate::value::{from_doc, Instant, Num, ScalarKind, Val};
+use crate::value::{from_doc, ScalarKind, Val};
 
 /// The caller's handle for one row. Handles index the columns directly, so keep them
 /// dense (for example reuse the handles of removed rows).
@@ -202,7 +205,9 @@ const ABSENT: u8 = 0;
 const INVALID: u8 = 1;
 const PRESENT: u8 = 2;
 
-/// A fixed-size typed column: a state byte and the value per row.
+/// A fixed-size typed column: a state byte and the value's order-preserving code
+/// (`Val::code`) per row. Every scalar test on these types is a comparison, so codes
+/// are all the filter and the sort need.
 #[derive(Debug)]
 struct Typed<T> {
     state: Vec<u8>,
@@ -240,17 +245,6 @@ impl<T: Copy> Typed<T> {
             .flatten()
     }
 
-    fn cell(&self, slot: usize, wrap: impl Fn(T) -> Val<'static>) -> Cell<'static> {
-        match self.state.get(slot) {
-            Some(&PRESENT) => self
-                .vals
-                .get(slot)
-                .map_or(Cell::Invalid, |v| Cell::Val(wrap(*v))),
-            Some(&INVALID) => Cell::Invalid,
-            _ => Cell::Null,
-        }
-    }
-
     fn heap_bytes(&self) -> usize {
         self.state.capacity() + self.vals.capacity() * std::mem::size_of::<T>()
     }
@@ -274,10 +268,10 @@ enum Data {
         ids: Vec<u32>,
         dict: Dict<Arc<str>>,
     },
-    Uuid(Typed<u128>),
-    Instant(Typed<Instant>),
-    Num(Typed<Num>),
-    Bool(Typed<bool>),
+    /// UUIDs, instants and numbers, as codes.
+    Wide(Typed<u128>),
+    /// Booleans, as 0 or 1.
+    Bool(Typed<u8>),
     TextArray {
         cells: Vec<Elems>,
         dict: Dict<Arc<str>>,
@@ -317,9 +311,11 @@ impl Column {
                 ids: Vec::new(),
                 dict: Dict::new(),
             },
-            FieldType::Uuid => Data::Uuid(Typed::new()),
-            FieldType::DateTime | FieldType::Date => Data::Instant(Typed::new()),
-            FieldType::Integer | FieldType::Number => Data::Num(Typed::new()),
+            FieldType::Uuid
+            | FieldType::DateTime
+            | FieldType::Date
+            | FieldType::Integer
+            | FieldType::Number => Data::Wide(Typed::new()),
             FieldType::Boolean => Data::Bool(Typed::new()),
             FieldType::StringArray | FieldType::EnumArray => Data::TextArray {
                 cells: Vec::new(),
@@ -337,10 +333,8 @@ impl Column {
         match &mut self.data {
             Data::Object(v) => v.resize(n, false),
             Data::Text { ids, .. } => ids.resize(n, NULL_ID),
-            Data::Uuid(t) => t.resize(n, 0),
-            Data::Instant(t) => t.resize(n, Instant::default()),
-            Data::Num(t) => t.resize(n, Num::Int(0)),
-            Data::Bool(t) => t.resize(n, false),
+            Data::Wide(t) => t.resize(n, 0),
+            Data::Bool(t) => t.resize(n, 0),
             Data::TextArray { cells, .. } | Data::UuidArray { cells, .. } => {
                 cells.resize(n, Elems::Null)
             }
@@ -366,31 +360,14 @@ impl Column {
                 let old = std::mem::replace(&mut ids[slot], new);
                 dict.release(old);
             }
-            Data::Uuid(t) => t.set(
-                slot,
-                typed(ScalarKind::Uuid).map(|v| match v {
-                    Some(Val::Uuid(u)) => Some(u),
-                    _ => None,
-                }),
-            ),
-            Data::Instant(t) => t.set(
-                slot,
-                typed(ScalarKind::Instant).map(|v| match v {
-                    Some(Val::Instant(i)) => Some(i),
-                    _ => None,
-                }),
-            ),
-            Data::Num(t) => t.set(
-                slot,
-                typed(ScalarKind::Number).map(|v| match v {
-                    Some(Val::Num(n)) => Some(n),
-                    _ => None,
-                }),
-            ),
+            Data::Wide(t) => {
+                let kind = ScalarKind::of(self.field.ty).unwrap_or(ScalarKind::Text);
+                t.set(slot, typed(kind).map(|v| v.and_then(|v| v.code())));
+            }
             Data::Bool(t) => t.set(
                 slot,
                 typed(ScalarKind::Boolean).map(|v| match v {
-                    Some(Val::Bool(b)) => Some(b),
+                    Some(Val::Bool(b)) => Some(u8::from(b)),
                     _ => None,
                 }),
             ),
@@ -447,9 +424,7 @@ impl Column {
     /// Order-preserving code of a non-text scalar row (`None`: sorts as null).
     fn code(&self, slot: usize) -> Option<u128> {
         match &self.data {
-            Data::Uuid(t) => t.get(slot),
-            Data::Instant(t) => t.get(slot).map(Instant::code),
-            Data::Num(t) => t.get(slot).map(Num::code),
+            Data::Wide(t) => t.get(slot),
             Data::Bool(t) => t.get(slot).map(u128::from),
             _ => None,
         }
@@ -487,10 +462,8 @@ impl Column {
                     table.get(id as usize).copied().unwrap_or(false)
                 })
             }
-            Data::Uuid(t) => eval_typed(leaf, t, slots, Val::Uuid, |u| u),
-            Data::Instant(t) => eval_typed(leaf, t, slots, Val::Instant, Instant::code),
-            Data::Num(t) => eval_typed(leaf, t, slots, Val::Num, Num::code),
-            Data::Bool(t) => eval_typed(leaf, t, slots, Val::Bool, u128::from),
+            Data::Wide(t) => eval_typed(leaf, t, slots),
+            Data::Bool(t) => eval_typed(leaf, t, slots),
             Data::TextArray { cells, dict } => {
                 let table = element_table(leaf, dict.id_bound(), |id| {
                     dict.get(id).map(|s| Val::Text(Cow::Borrowed(s.as_ref())))
@@ -527,9 +500,7 @@ impl Column {
         match &self.data {
             Data::Object(v) => (v.capacity(), 0),
             Data::Text { ids, dict } => (ids.capacity() * 4 + dict.heap_bytes(), text_bytes(dict)),
-            Data::Uuid(t) => (t.heap_bytes(), 0),
-            Data::Instant(t) => (t.heap_bytes(), 0),
-            Data::Num(t) => (t.heap_bytes(), 0),
+            Data::Wide(t) => (t.heap_bytes(), 0),
             Data::Bool(t) => (t.heap_bytes(), 0),
             Data::TextArray { cells, dict } => {
                 (cells_bytes(cells) + dict.heap_bytes(), text_bytes(dict))
@@ -539,37 +510,58 @@ impl Column {
     }
 }
 
-/// Evaluates a leaf on a typed column. Equality and ordering tests compare
-/// order-preserving codes (the same as `Val::code`) in a tight loop; other tests go
-/// through `Leaf::eval_cell` row by row.
-fn eval_typed<T: Copy>(
-    leaf: &Leaf,
-    col: &Typed<T>,
-    slots: usize,
-    wrap: impl Fn(T) -> Val<'static>,
-    code: impl Fn(T) -> u128,
-) -> Vec<u64> {
-    // What a present value's comparison with the target (Less, Equal, Greater) gives.
-    let by_order = match leaf.test() {
-        Test::Order {
-            op,
-            target: Target::Value(t),
-        } => t.code().map(|tc| {
-            let accepts =
-                [Ordering::Less, Ordering::Equal, Ordering::Greater].map(|o| op.accepts(o));
-            (tc, accepts)
-        }),
-        Test::Eq {
-            target: Target::Value(t),
-            negate,
-        } => t.code().map(|tc| (tc, [*negate, !*negate, *negate])),
-        _ => None,
+/// What a leaf gives for a present value of a typed column, by its code.
+enum OnCode {
+    /// Accepted orderings of the value relative to the target (Less, Equal, Greater).
+    Cmp(u128, [bool; 3]),
+    /// One of these codes.
+    AnyOf(Vec<u128>),
+    /// The same for every value.
+    Always(bool),
+}
+
+/// Evaluates a leaf on a typed column by comparing codes, which order exactly like
+/// the values (`Val::code`). Scalar tests on these types are equality, ordering,
+/// `in` and null tests; null and unconvertible rows get what `Leaf::eval_cell` gives.
+fn eval_typed<C: Copy + Into<u128>>(leaf: &Leaf, col: &Typed<C>, slots: usize) -> Vec<u64> {
+    let code = |t: &Target| match t {
+        Target::Value(v) => v.code(),
+        Target::Text(_) => None,
     };
-    let Some((tc, accepts)) = by_order else {
-        return bits_from(slots, |i| leaf.eval_cell(&col.cell(i, &wrap)));
+    let on_code = match leaf.test() {
+        Test::Order { op, target } => code(target).map_or(OnCode::Always(false), |tc| {
+            OnCode::Cmp(
+                tc,
+                [Ordering::Less, Ordering::Equal, Ordering::Greater].map(|o| op.accepts(o)),
+            )
+        }),
+        Test::Eq { target, negate } => code(target).map_or(OnCode::Always(*negate), |tc| {
+            OnCode::Cmp(tc, [*negate, !*negate, *negate])
+        }),
+        Test::In { targets, .. } => OnCode::AnyOf(targets.iter().filter_map(code).collect()),
+        // Any present value: not null.
+        Test::IsNull { .. } => OnCode::Always(leaf.eval_cell(&Cell::Invalid)),
+        _ => OnCode::Always(false),
     };
     let null = leaf.eval_cell(&Cell::Null);
     let invalid = leaf.eval_cell(&Cell::Invalid);
+    match on_code {
+        OnCode::Cmp(tc, accepts) => typed_bits(col, slots, null, invalid, |c| {
+            accepts[(c.cmp(&tc) as i8 + 1) as usize]
+        }),
+        OnCode::AnyOf(codes) => typed_bits(col, slots, null, invalid, |c| codes.contains(&c)),
+        OnCode::Always(b) => typed_bits(col, slots, null, invalid, |_| b),
+    }
+}
+
+/// Packs, per row: `present(code)`, or `invalid` / `null` by the row's state.
+fn typed_bits<C: Copy + Into<u128>>(
+    col: &Typed<C>,
+    slots: usize,
+    null: bool,
+    invalid: bool,
+    present: impl Fn(u128) -> bool,
+) -> Vec<u64> {
     let n = slots.min(col.state.len()).min(col.vals.len());
     let mut out: Vec<u64> = col.state[..n]
         .chunks(64)
@@ -581,7 +573,7 @@ fn eval_typed<T: Copy>(
                 .enumerate()
                 .fold(0u64, |acc, (j, (&s, &v))| {
                     let hit = match s {
-                        PRESENT => accepts[(code(v).cmp(&tc) as i8 + 1) as usize],
+                        PRESENT => present(v.into()),
                         INVALID => invalid,
                         _ => null,
                     };

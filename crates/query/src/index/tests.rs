@@ -221,3 +221,9 @@ fn sparse_row_ids_grow_the_columns() {
     assert!(index.contains(1000) && !index.contains(999));
     assert_eq!(rows(&index, "sort=[{'property':'name'}]"), vec![1000, 3]);
 }
+
+#[test]
+fn an_index_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Index>();
+}
