@@ -417,6 +417,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
                 get(usage::get_organizations_license_usage),
             ),
         )
+        .merge(crate::organizations::routes(&state).merge(crate::web::api_routes()))
         .merge(extra)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -437,6 +438,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             agent::router().merge(crate::agent_usage::routes()),
         )
         .route("/health", get(health))
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

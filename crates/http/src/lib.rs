@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod licensing;
 pub mod metrics;
 pub mod openapi;
+pub mod organizations;
 pub mod portal;
 pub mod query;
 pub mod reporting;
@@ -23,6 +24,7 @@ pub mod select;
 pub mod token;
 pub mod usage;
 pub mod users;
+pub mod web;
 pub mod wire;
 
 pub use app::{router, router_with, serve, serve_router, tracked, AppState, HttpConfig};
