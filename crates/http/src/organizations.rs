@@ -181,7 +181,12 @@ impl View {
     }
 
     /// The organization `raw` names, when it exists, is of `kind` and is in scope.
-    fn find(&self, raw: &str, kind: Option<OrganizationType>, what: &str) -> ApiResult<&Organization> {
+    fn find(
+        &self,
+        raw: &str,
+        kind: Option<OrganizationType>,
+        what: &str,
+    ) -> ApiResult<&Organization> {
         let not_found = || ApiError::not_found(format!("The {what} {} was not found.", raw.trim()));
         let uid = Uuid::parse_str(raw.trim()).map_err(|_| not_found())?;
         self.visible(kind)
@@ -223,7 +228,12 @@ pub fn organization_doc(org: &Organization) -> Value {
     })
 }
 
-fn company_doc(view: &View, parents: &HashMap<Uuid, OrganizationType>, org: &Organization, embed: bool) -> Value {
+fn company_doc(
+    view: &View,
+    parents: &HashMap<Uuid, OrganizationType>,
+    org: &Organization,
+    embed: bool,
+) -> Value {
     let mut users: Vec<&User> = view.users_of(org.uid).collect();
     users.sort_by_key(|u| (u.role != Role::CompanyOwner, u.created_at));
     let owner = users.first().map(|u| u.name.clone()).unwrap_or_default();

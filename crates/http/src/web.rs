@@ -206,7 +206,10 @@ pub async fn get_session(State(state): State<AppState>, caller: Caller) -> ApiRe
     let org = state.store.organization(caller.organization_uid).await?;
     let (organization_name, organization_type) = match org {
         Some(o) => (o.name, o.kind.as_str().to_string()),
-        None => (String::new(), caller.role.organization_type().as_str().into()),
+        None => (
+            String::new(),
+            caller.role.organization_type().as_str().into(),
+        ),
     };
     let session = Session {
         user_uid: caller.user_uid,

@@ -219,7 +219,7 @@ async function licenses(ctx) {
   if (k.query) {
     const query = { limit: PAGE_SIZE, offset };
     if (filter.length) query.filter = filter;
-    if (sort) query.sort = [{ property: sort, direction: dir === 'desc' ? 'descending' : 'ascending' }];
+    if (sort) query.sort = [{ property: sort, direction: dir === 'desc' ? 'descending' : 'ascending', collation: 'ignorecase' }];
     const page = await api.get(k.path, query);
     items = page.data || [];
     total = page.meta && page.meta.pagingInfo ? page.meta.pagingInfo.total : items.length;
@@ -514,7 +514,8 @@ async function reports(ctx) {
     clear(chartBox).append(pointsChart(points));
   };
   const ownerSelect = owners.length > 1 ? select('owner', 'Report owner', owners, owners[0][0], drawChart) : null;
-  holder.append(card('Points per month', ownerSelect, chartBox));
+  const legend = h('div.legend', h('span', h('span.legend-swatch'), 'Approved'), h('span', h('span.legend-swatch.legend-pending'), 'Waiting for approval'));
+  holder.append(card('Points per month', ownerSelect, chartBox, legend));
   drawChart(owners.length ? owners[0][0] : null);
 
   holder.append(
@@ -626,7 +627,7 @@ async function organizations(ctx) {
   if (q) filter.push({ property: 'name', operation: 'contains', value: q, collation: 'ignorecase' });
   const query = { limit: PAGE_SIZE, offset };
   if (filter.length) query.filter = filter;
-  if (sort) query.sort = [{ property: sort, direction: dir === 'desc' ? 'descending' : 'ascending' }];
+  if (sort) query.sort = [{ property: sort, direction: dir === 'desc' ? 'descending' : 'ascending', collation: 'ignorecase' }];
   const page = await api.get('/organizations', query);
   if (!ctx.current()) return;
   clear(holder);
