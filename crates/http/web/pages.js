@@ -65,7 +65,7 @@ async function overview(ctx) {
   const byStatus = {};
   for (const { lic } of all) byStatus[lic.status || 'Unknown'] = (byStatus[lic.status || 'Unknown'] || 0) + 1;
   const stat = (label, value, cls, href) =>
-    h('a.stat', { href: href || null, class: cls || '' }, h('div.stat-value', String(value)), h('div.stat-label', label));
+    h('a.stat', { href: href || null, class: cls || '', dataset: { stat: label } }, h('div.stat-value', String(value)), h('div.stat-label', label));
   const expiring = all.filter(({ lic }) => {
     const t = Date.parse(lic.expirationDate);
     return Number.isFinite(t) && t >= now && t <= now + 30 * DAY;
