@@ -46,6 +46,7 @@ SCREENSHOTS = REPO_ROOT / "target" / "screenshots"
 PASSWORD = "Console-" + secrets.token_urlsafe(10)
 TIMEOUT_MS = 20_000
 LAST_MONTH = month_of(today(), 1)
+EARLIER_MONTH = month_of(today(), 2)
 KINDS = ["sites", "backupServers", "voneServers", "vb365Servers"]
 
 
@@ -56,7 +57,7 @@ def _days_ago(days: int) -> str:
 @dataclass
 class Fleet:
     server: Tallyman
-    acme_valid: uuid.UUID  # Acme Ltd (under the reseller), valid
+    acme_valid: uuid.UUID  # Acme Ltd (under the reseller), valid, licensed to the provider
     acme_expired: uuid.UUID  # Acme Ltd, expired
     beta_expired: uuid.UUID  # Beta Cloud (under the provider), expired
     provider_warning: uuid.UUID  # the provider's own, expires in 3 days
@@ -101,7 +102,7 @@ def fleet(licensing_server) -> Fleet:
     )
     product = "backup-and-replication"
     _install(server, f"/licensing/backupServers/{fleet.acme_valid}",
-             issuer.mint(product, "Subscription", company="Acme Ltd", edition="Enterprise Plus",
+             issuer.mint(product, "Subscription", company="My Company", edition="Enterprise Plus",
                          units=100, expires=in_days(200)))
     _install(server, f"/licensing/backupServers/{fleet.acme_expired}",
              issuer.mint(product, "Subscription", company="Acme Ltd", units=50,
@@ -116,10 +117,13 @@ def fleet(licensing_server) -> Fleet:
     _install(server, "/licensing/console",
              issuer.mint("console", "Rental", company="My Company", expires=in_days(100)))
 
-    sampled = dt.datetime(LAST_MONTH.year, LAST_MONTH.month, 10, 10, tzinfo=dt.timezone.utc).isoformat()
-    agent_acme.report_usage(fleet.acme_valid, sampled, [{"workloadType": "VBR_VM", "platform": "vSphere", "used": 12}])
+    for month, used in [(EARLIER_MONTH, 9), (LAST_MONTH, 12)]:
+        sampled = dt.datetime(month.year, month.month, 10, 10, tzinfo=dt.timezone.utc).isoformat()
+        agent_acme.report_usage(fleet.acme_valid, sampled,
+                                [{"workloadType": "VBR_VM", "platform": "vSphere", "used": used, "new": 1}])
     now = dt.datetime.now(dt.timezone.utc).isoformat()
     agent_acme.report_usage(fleet.acme_valid, now, [{"workloadType": "VBR_VM", "platform": "vSphere", "used": 14, "new": 2}])
+    server.generate_reports(EARLIER_MONTH.strftime("%Y-%m"))
     server.generate_reports(LAST_MONTH.strftime("%Y-%m"))
     return fleet
 
@@ -219,13 +223,17 @@ def test_every_expired_backup_server_license_through_the_status_filter(page, fle
 
     # Search on the company, sort by a column, all on the server's own filter and sort.
     page.select_option("select[name=status]", "")
-    page.fill("input[name=q]", "acme")
+    page.fill("input[name=q]", "my comp")
     page.click("form.toolbar button[type=submit]")
     expect(page.locator(".pager-info")).to_have_text("1–2 of 2")
     page.click('button[data-sort="expirationDate"]')
-    expect(page).to_have_url(re.compile(r"sort=expirationDate"))
-    first = page.locator("table.data tbody tr").first
-    expect(first).to_contain_text(str(fleet.acme_expired)[:8])
+    expect(page).to_have_url(re.compile(r"sort=expirationDate&dir=asc"))
+    rows = page.locator("table.data tbody tr")
+    expect(rows.first).to_contain_text(str(fleet.provider_warning)[:8])
+    expect(rows.last).to_contain_text(str(fleet.acme_valid)[:8])
+    page.click('button[data-sort="expirationDate"]')
+    expect(page).to_have_url(re.compile(r"dir=desc"))
+    expect(rows.first).to_contain_text(str(fleet.acme_valid)[:8])
 
 
 def test_install_a_license_by_upload_and_see_api_errors(page, fleet, tmp_path):

@@ -411,9 +411,10 @@ export function pointsChart(series) {
   const width = 720;
   const height = 240;
   const pad = { left: 56, right: 16, top: 16, bottom: 36 };
-  const max = Math.max(1, ...series.map((p) => p.value));
+  const max = Math.max(4, ...series.map((p) => p.value));
   const step = Math.pow(10, Math.floor(Math.log10(max)));
   const top = Math.ceil(max / step) * step;
+  const digits = top / 4 < 10 ? 2 : 0;
   const innerW = width - pad.left - pad.right;
   const innerH = height - pad.top - pad.bottom;
   const slot = series.length ? innerW / series.length : innerW;
@@ -424,7 +425,7 @@ export function pointsChart(series) {
     const v = (top / 4) * i;
     svg.append(
       s('line', { x1: pad.left, x2: width - pad.right, y1: y(v), y2: y(v), class: 'chart-grid' }),
-      s('text', { x: pad.left - 8, y: y(v) + 4, 'text-anchor': 'end', class: 'chart-label' }, fmtNum(v, 0)),
+      s('text', { x: pad.left - 8, y: y(v) + 4, 'text-anchor': 'end', class: 'chart-label' }, fmtNum(v, digits)),
     );
   }
   series.forEach((p, i) => {
