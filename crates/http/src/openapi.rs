@@ -145,7 +145,10 @@ pub struct ApiDoc;
 
 /// The generated document as JSON.
 pub fn document() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+    serde_json::to_value(
+        ApiDoc::openapi().merge_from(crate::organizations::OrganizationsDoc::openapi()),
+    )
+    .unwrap_or_default()
 }
 
 pub async fn serve_openapi() -> Response {

@@ -27,9 +27,10 @@ use uuid::Uuid;
 
 use crate::app::tracked;
 use crate::auth::{Caller, Scope};
-use crate::error::{ApiError, ApiResult};
-use crate::query::{CollectionQuery, Resource};
-use crate::select::Select;
+use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::openapi::{DataOf, ListOf};
+use crate::query::{CollectionParams, CollectionQuery, Resource};
+use crate::select::{Select, SelectParam};
 use crate::AppState;
 
 /// Every role may list the organizations in its scope.
@@ -158,6 +159,122 @@ impl Resource for ResellerDoc {
         })
     }
 }
+
+/// The organization resources as documented (the handlers build the same shapes as JSON; these
+/// types exist for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = Organization, rename_all = "camelCase")]
+pub struct OrganizationSchema {
+    instance_uid: Uuid,
+    name: String,
+    alias: Option<String>,
+    /// Company, Provider, Reseller or Unknown.
+    #[schema(rename = "type")]
+    kind: String,
+    tax_id: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    country: Option<i32>,
+    state: Option<i32>,
+    country_name: Option<String>,
+    region_name: Option<String>,
+    city: Option<String>,
+    street: Option<String>,
+    location_admin0_code: Option<String>,
+    location_admin1_code: Option<String>,
+    location_admin2_code: Option<String>,
+    notes: Option<String>,
+    zip_code: Option<String>,
+    website: Option<String>,
+    veeam_tenant_id: Option<String>,
+    company_id: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct OwnerCredentials {
+    user_name: String,
+    password: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct EmbeddedForOrganizationChildren {
+    organization: OrganizationSchema,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = Company, rename_all = "camelCase")]
+pub struct CompanySchema {
+    instance_uid: Uuid,
+    name: String,
+    /// Active (Tallyman does not disable companies).
+    status: String,
+    reseller_uid: Option<Uuid>,
+    subscription_plan_uid: Option<Uuid>,
+    is_rest_access_enabled: bool,
+    is_alarm_detect_enabled: bool,
+    #[schema(value_type = Object)]
+    company_services: Value,
+    owner_credentials: OwnerCredentials,
+    login_url: Option<String>,
+    #[schema(rename = "_embedded")]
+    embedded: Option<EmbeddedForOrganizationChildren>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = Reseller, rename_all = "camelCase")]
+pub struct ResellerSchema {
+    instance_uid: Uuid,
+    pro_partner_id: Option<String>,
+    name: String,
+    status: String,
+    is_rest_access_enabled: bool,
+    #[schema(value_type = Object)]
+    reseller_services: Value,
+    #[schema(rename = "_embedded")]
+    embedded: Option<EmbeddedForOrganizationChildren>,
+}
+
+/// `expand` on companies and resellers.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExpandParam {
+    /// `Organization` embeds the organization (`_embedded.organization`).
+    #[param(value_type = Option<Vec<String>>)]
+    expand: Option<String>,
+}
+
+/// The OpenAPI document of these operations (merged into `/api/v3/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        get_organizations,
+        get_organization,
+        get_companies,
+        get_company,
+        get_resellers,
+        get_reseller,
+        crate::web::get_session
+    ),
+    components(schemas(
+        OrganizationSchema,
+        CompanySchema,
+        ResellerSchema,
+        OwnerCredentials,
+        EmbeddedForOrganizationChildren,
+        crate::web::Session,
+        crate::web::SessionAccess,
+        crate::web::Access
+    ))
+)]
+pub struct OrganizationsDoc;
 
 /// What the handlers need to render organizations for one caller.
 struct View {
@@ -331,6 +448,11 @@ fn parents(view: &View) -> HashMap<Uuid, OrganizationType> {
 }
 
 /// `GET /organizations`: every organization in the caller's scope.
+#[utoipa::path(
+    get, path = "/organizations", operation_id = "GetOrganizations", tag = "Organizations",
+    params(CollectionParams),
+    responses((status = 200, body = ListOf<OrganizationSchema>), (status = "default", body = ErrorResponse)),
+)]
 pub async fn get_organizations(
     State(state): State<AppState>,
     caller: Caller,
@@ -343,6 +465,11 @@ pub async fn get_organizations(
 }
 
 /// `GET /organizations/{organizationUid}`.
+#[utoipa::path(
+    get, path = "/organizations/{organizationUid}", operation_id = "GetOrganization", tag = "Organizations",
+    params(("organizationUid" = Uuid, Path, description = "Organization UID."), SelectParam),
+    responses((status = 200, body = DataOf<OrganizationSchema>), (status = "default", body = ErrorResponse)),
+)]
 pub async fn get_organization(
     State(state): State<AppState>,
     caller: Caller,
@@ -356,6 +483,11 @@ pub async fn get_organization(
 }
 
 /// `GET /organizations/companies`.
+#[utoipa::path(
+    get, path = "/organizations/companies", operation_id = "GetCompanies", tag = "Organizations",
+    params(ExpandParam, CollectionParams),
+    responses((status = 200, body = ListOf<CompanySchema>), (status = "default", body = ErrorResponse)),
+)]
 pub async fn get_companies(
     State(state): State<AppState>,
     caller: Caller,
@@ -374,6 +506,11 @@ pub async fn get_companies(
 }
 
 /// `GET /organizations/companies/{companyUid}`.
+#[utoipa::path(
+    get, path = "/organizations/companies/{companyUid}", operation_id = "GetCompany", tag = "Organizations",
+    params(("companyUid" = Uuid, Path, description = "Company UID."), SelectParam),
+    responses((status = 200, body = DataOf<CompanySchema>), (status = "default", body = ErrorResponse)),
+)]
 pub async fn get_company(
     State(state): State<AppState>,
     caller: Caller,
@@ -389,6 +526,11 @@ pub async fn get_company(
 }
 
 /// `GET /organizations/resellers`.
+#[utoipa::path(
+    get, path = "/organizations/resellers", operation_id = "GetResellers", tag = "Organizations",
+    params(ExpandParam, CollectionParams),
+    responses((status = 200, body = ListOf<ResellerSchema>), (status = "default", body = ErrorResponse)),
+)]
 pub async fn get_resellers(
     State(state): State<AppState>,
     caller: Caller,
@@ -406,6 +548,11 @@ pub async fn get_resellers(
 }
 
 /// `GET /organizations/resellers/{resellerUid}`.
+#[utoipa::path(
+    get, path = "/organizations/resellers/{resellerUid}", operation_id = "GetReseller", tag = "Organizations",
+    params(("resellerUid" = Uuid, Path, description = "Reseller UID."), SelectParam),
+    responses((status = 200, body = DataOf<ResellerSchema>), (status = "default", body = ErrorResponse)),
+)]
 pub async fn get_reseller(
     State(state): State<AppState>,
     caller: Caller,

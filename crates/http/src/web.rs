@@ -159,14 +159,14 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
 }
 
 /// What the caller may do with one area of the API.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Access {
     pub read: bool,
     pub write: bool,
 }
 
 /// The areas of the console, keyed like the API paths they use.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionAccess {
     pub sites: Access,
@@ -181,7 +181,7 @@ pub struct SessionAccess {
 }
 
 /// `GET /api/v3/tallyman/session` (Tallyman's own, outside the VSPC contract).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub user_uid: uuid::Uuid,
@@ -202,6 +202,10 @@ fn access(caller: &Caller, admitted: &[Role]) -> Access {
     }
 }
 
+#[utoipa::path(
+    get, path = "/tallyman/session", operation_id = "GetTallymanSession", tag = "Tallyman",
+    responses((status = 200, body = crate::openapi::DataOf<Session>), (status = "default", body = crate::error::ErrorResponse)),
+)]
 pub async fn get_session(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let org = state.store.organization(caller.organization_uid).await?;
     let (organization_name, organization_type) = match org {

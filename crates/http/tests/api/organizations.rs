@@ -426,3 +426,31 @@ async fn the_console_is_served_with_types_etags_and_a_strict_policy() {
     }
     app.stop().await;
 }
+
+#[test]
+fn the_openapi_document_lists_the_organizations_operations() {
+    let doc = tallyman_http::openapi::document();
+    for (path, id) in [
+        ("/organizations", "GetOrganizations"),
+        ("/organizations/{organizationUid}", "GetOrganization"),
+        ("/organizations/companies", "GetCompanies"),
+        ("/organizations/companies/{companyUid}", "GetCompany"),
+        ("/organizations/resellers", "GetResellers"),
+        ("/organizations/resellers/{resellerUid}", "GetReseller"),
+        ("/tallyman/session", "GetTallymanSession"),
+    ] {
+        assert_eq!(doc["paths"][path]["get"]["operationId"], id, "{path}");
+    }
+    let company = &doc["components"]["schemas"]["Company"]["properties"];
+    for key in [
+        "instanceUid",
+        "resellerUid",
+        "ownerCredentials",
+        "_embedded",
+    ] {
+        assert!(company.get(key).is_some(), "Company.{key}");
+    }
+    assert!(doc["components"]["schemas"]["Organization"]["properties"]["type"].is_object());
+    // The licensing operations are still there.
+    assert!(doc["paths"]["/licensing/backupServers"]["get"].is_object());
+}
