@@ -114,6 +114,12 @@ def fleet(licensing_server) -> Fleet:
              issuer.mint(product, "Rental", company="My Company", units=40, expires=in_days(3)))
     _install(server, f"/licensing/voneServers/{fleet.vone}",
              issuer.mint("vone", "Subscription", company="Beta Cloud", units=10, expires=in_days(90)))
+    site = server.add_managed_server("cc.provider", "cloud-connect-site")
+    _install(server, f"/licensing/sites/{site}",
+             issuer.mint("cloud-connect", "Rental", company="My Company", expires=in_days(20)))
+    vb365 = agent_beta.register("Vb365Server", "vb365.beta")
+    _install(server, f"/licensing/vb365Servers/{vb365}",
+             issuer.mint("vb365", "Subscription", company="Beta Cloud", licensed_users=50, expires=in_days(45)))
     _install(server, "/licensing/console",
              issuer.mint("console", "Rental", company="My Company", expires=in_days(100)))
 
@@ -267,6 +273,45 @@ def test_install_a_license_by_upload_and_see_api_errors(page, fleet, tmp_path):
     shot(page, server, "license-detail")
 
 
+def test_delete_a_license(page, fleet):
+    server = fleet.server
+    path = f"/licensing/backupServers/{fleet.spare}"
+    assert api_items(server, path)["licenseIds"], "the upload test installs a license here first"
+    login(page, server)
+    page.goto(f"{server.base_url}/#/licenses/backupServers/{fleet.spare}")
+    page.select_option("#delete-section", "All")
+    page.click("#delete")
+    # Cancelling the confirmation changes nothing.
+    page.click("dialog >> text=Cancel")
+    assert api_items(server, path)["licenseIds"]
+    page.click("#delete")
+    page.click("dialog [data-action=confirm]")
+    expect(page.locator("#flash .flash-info .flash-text")).to_have_text("License removed.")
+    assert api_items(server, path)["licenseIds"] == []
+
+
+def test_every_license_kind_page_lists_what_the_api_lists(page, fleet):
+    server = fleet.server
+    login(page, server)
+    for kind, heading in [("sites", "Cloud Connect sites"), ("backupServers", "Backup & Replication"),
+                          ("voneServers", "Veeam ONE"), ("vb365Servers", "Microsoft 365")]:
+        page.click(f"nav >> text={heading}")
+        expect(page.locator("h1")).to_have_text(f"{heading} licenses")
+        total = len(api_items(server, f"/licensing/{kind}"))
+        expect(page.locator(".pager-info")).to_have_text(f"1–{total} of {total}")
+        shot(page, server, f"list-{kind}")
+    # Sites take no query parameters; the console filters them itself.
+    page.click("nav >> text=Cloud Connect sites")
+    page.select_option("select[name=status]", "Expired")
+    expect(page.locator(".pager-info")).to_have_text("0–0 of 0")
+    site = api_items(server, "/licensing/sites")[0]
+    page.select_option("select[name=status]", site["status"])
+    expect(page.locator(".pager-info")).to_have_text("1–1 of 1")
+    page.fill("input[name=q]", "no such company")
+    page.click("form.toolbar button[type=submit]")
+    expect(page.locator("table.data tbody")).to_contain_text("No license matches these filters.")
+
+
 def test_toggle_auto_update(page, fleet):
     server = fleet.server
     path = f"/licensing/backupServers/{fleet.acme_valid}"
@@ -383,6 +428,7 @@ def test_a_company_user_sees_only_its_own_organization(page, fleet):
     expect(nav).not_to_contain_text("Backup & Replication")
     expect(nav).not_to_contain_text("Monthly reports")
     expect(stat(page, "Licenses")).to_have_text("0")
+    expect(page.locator("#no-license-access")).to_be_visible()
     page.click("nav >> text=Organizations")
     expect(page.locator(".pager-info")).to_have_text("1–1 of 1")
     expect(page.locator("table.data tbody")).to_contain_text("Acme Ltd")

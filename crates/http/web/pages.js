@@ -58,6 +58,9 @@ async function overview(ctx) {
   }
   if (!ctx.current()) return;
   clear(holder);
+  if (!kinds.length && !a.console.read) {
+    holder.append(h('p.note#no-license-access', `The role ${ctx.session.role} has no access to licenses; the licensing pages are for provider and reseller administrators.`));
+  }
 
   const now = Date.now();
   const all = lists.flatMap(([key, k, items]) => items.map((lic) => ({ key, k, lic })));
