@@ -461,6 +461,13 @@ def test_an_expired_access_token_is_renewed_with_the_refresh_grant(page, fleet):
     expect(page.locator(".pager-info")).to_have_text("1–4 of 4")
     new = page.evaluate("JSON.parse(sessionStorage.getItem('tallyman.tokens')).access")
     assert new != old
+    # An access token the server refuses (401) is renewed too, and the call sent again.
+    page.evaluate("""() => { const t = JSON.parse(sessionStorage.getItem('tallyman.tokens'));
+        t.access = 'refused'; sessionStorage.setItem('tallyman.tokens', JSON.stringify(t)); }""")
+    page.click("nav >> text=Overview")
+    page.click("nav >> text=Organizations")
+    expect(page.locator(".pager-info")).to_have_text("1–4 of 4")
+    assert page.evaluate("JSON.parse(sessionStorage.getItem('tallyman.tokens')).access") not in (new, "refused")
 
 
 # ---- a server that answers with 202 ------------------------------------------------------------

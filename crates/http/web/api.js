@@ -127,7 +127,7 @@ async function send(method, target, options, retried = false) {
     }
     tokens = load();
   }
-  const headers = { Authorization: 'Bearer ' + tokens.access, ...(options.headers || {}) };
+  const headers = { ...(options.headers || {}), Authorization: 'Bearer ' + tokens.access };
   let body = options.body;
   if (options.json !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -141,7 +141,8 @@ async function send(method, target, options, retried = false) {
     } catch {
       throw ended();
     }
-    return send(method, target, { ...options, headers }, true);
+    // The refused call did nothing; send it again with the new token.
+    return send(method, target, options, true);
   }
   return response;
 }
