@@ -275,10 +275,12 @@ def test_install_a_license_by_upload_and_see_api_errors(page, fleet, tmp_path):
 
 def test_delete_a_license(page, fleet):
     server = fleet.server
-    path = f"/licensing/backupServers/{fleet.spare}"
-    assert api_items(server, path)["licenseIds"], "the upload test installs a license here first"
+    target = server.add_managed_server("vbr.to-delete", "backup-server")
+    path = f"/licensing/backupServers/{target}"
+    _install(server, path, server.issuer.mint("backup-and-replication", "Subscription",
+                                              company="Gone Co", units=5, expires=in_days(60)))
     login(page, server)
-    page.goto(f"{server.base_url}/#/licenses/backupServers/{fleet.spare}")
+    page.goto(f"{server.base_url}/#/licenses/backupServers/{target}")
     page.select_option("#delete-section", "All")
     page.click("#delete")
     # Cancelling the confirmation changes nothing.
@@ -288,6 +290,26 @@ def test_delete_a_license(page, fleet):
     page.click("dialog [data-action=confirm]")
     expect(page.locator("#flash .flash-info .flash-text")).to_have_text("License removed.")
     assert api_items(server, path)["licenseIds"] == []
+
+
+def test_update_renews_from_the_license_portal(page, fleet):
+    server = fleet.server
+    target = server.add_managed_server("vbr.renewing", "backup-server")
+    # A Rental file in its last days, which the portal renews when asked.
+    minted = server.issuer.mint("backup-and-replication", "Rental", company="Renewal Co",
+                                units=25, expires=in_days(3))
+    server.portal.publish(minted)
+    path = f"/licensing/backupServers/{target}"
+    assert _install(server, path, minted)["status"] == "Warning"
+    login(page, server)
+    page.goto(f"{server.base_url}/#/licenses/backupServers/{target}")
+    expect(page.locator(".detail-head .badge")).to_have_text("Warning")
+    page.click("#update")
+    expect(page.locator("#flash .flash-info .flash-text")).to_have_text("License updated from the license portal.")
+    expect(page.locator(".detail-head .badge")).to_have_text("Valid")
+    renewed = api_items(server, path)
+    assert renewed["status"] == "Valid"
+    assert renewed["expirationDate"] > minted.claims["expirationDate"]
 
 
 def test_every_license_kind_page_lists_what_the_api_lists(page, fleet):
