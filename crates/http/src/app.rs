@@ -64,6 +64,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             agent::router().merge(crate::agent_usage::routes()),
         )
         .route("/health", get(health))
+        // The web console: static pages that use the API above.
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Tracked operations find the application state here.

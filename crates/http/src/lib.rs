@@ -15,6 +15,7 @@ pub mod extract;
 pub mod licensing;
 pub mod metrics;
 pub mod openapi;
+pub mod organizations;
 pub mod query;
 pub mod reports;
 pub mod routes;
@@ -23,6 +24,7 @@ pub mod state;
 pub mod token;
 pub mod usage;
 pub mod users;
+pub mod web;
 pub mod wire;
 
 pub use app::{router, router_with, serve, serve_router, tracked};

@@ -11,7 +11,7 @@ use crate::wire::{
     EmptyResponse, ErrorResponse, ErrorType, JsonPatch, LicenseUploadForm, PagingInformation,
     ResponseError, ResponseMetadata, SectionForDelete, SelectExpression,
 };
-use crate::{about, async_actions, reports, token, usage};
+use crate::{about, async_actions, reports, token, usage, web};
 
 struct BearerAuth;
 
@@ -44,6 +44,7 @@ impl Modify for BearerAuth {
         reports::LicenseReportFinalizationStatus, reports::SingleLicenseReportSettings,
         usage::OrganizationCurrentLicenseUsage, usage::ServerCurrentLicenseUsage,
         usage::CurrentLicenseUsageWorkload, usage::CurrentLicenseUsageWorkloadByPlatform,
+        web::Session, web::SessionAccess, web::Access,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),
@@ -53,6 +54,7 @@ pub struct ApiDoc;
 /// The generated document: the fixed parts above plus every operation of the route table.
 pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
+    doc.merge(crate::organizations::OrganizationsDoc::openapi());
     doc.merge(crate::routes::public_routes().into_openapi());
     doc.merge(crate::routes::api_routes().into_openapi());
     serde_json::to_value(doc).unwrap_or_default()

@@ -26,4 +26,6 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(reports::routes())
         .merge(usage::routes())
         .merge(async_actions::routes())
+        .merge(crate::organizations::routes())
+        .merge(crate::web::api_routes())
 }

@@ -9,5 +9,6 @@ mod envelope;
 mod licensing;
 mod multinode;
 mod openapi;
+mod organizations;
 mod paging;
 mod reports;
