@@ -48,8 +48,10 @@ pub struct App {
     pub trust: Arc<RwLock<TrustStore>>,
     /// Where `update` asks for newer license files; `None` when no portal is configured.
     pub portal: Option<Arc<dyn LicensePortal>>,
-    /// Parsed license documents by target and revision.
+    /// Parsed license documents by target and revision (bounded).
     doc_cache: Arc<target::DocCache>,
+    /// License editions by target and revision, for live usage.
+    edition_cache: Arc<usage::EditionCache>,
 }
 
 impl App {
@@ -60,6 +62,7 @@ impl App {
             trust: Arc::new(RwLock::new(TrustStore::new())),
             portal: None,
             doc_cache: Arc::default(),
+            edition_cache: Arc::default(),
         }
     }
 

@@ -224,17 +224,7 @@ impl App {
             return Ok(vec![self.console_target().await?]);
         }
         let servers = self.store.servers(Some(kind)).await?;
-        let mut docs = self.slot_documents(kind).await?;
-        Ok(servers
-            .into_iter()
-            .map(|server| {
-                let (revision, doc) = match docs.remove(&server.uid) {
-                    Some((revision, doc)) => (Some(revision), doc),
-                    None => (None, Arc::new(SlotDocument::default())),
-                };
-                Target::new(kind, server.uid, Some(server), revision, doc)
-            })
-            .collect())
+        self.targets_for(servers).await
     }
 
     /// The targets of `kind` among `uids` (others and unknown uids are skipped), read in two
@@ -250,6 +240,12 @@ impl App {
             .into_iter()
             .filter(|s| s.kind == kind)
             .collect();
+        self.targets_for(servers).await
+    }
+
+    /// The targets of servers already in hand, with their license slots read in one query.
+    /// Their documents are parsed, not cached.
+    pub async fn targets_for(&self, servers: Vec<ManagedServer>) -> AppResult<Vec<Target>> {
         let wanted: Vec<Uuid> = servers.iter().map(|s| s.uid).collect();
         let mut slots: HashMap<Uuid, LicenseSlot> = self
             .store
@@ -266,7 +262,7 @@ impl App {
                     None => (None, SlotDocument::default()),
                 };
                 Ok(Target::new(
-                    kind,
+                    server.kind,
                     server.uid,
                     Some(server),
                     revision,
@@ -311,44 +307,5 @@ impl App {
             }
             cache.insert(uid, (revision, doc));
         }
-    }
-
-    /// Every license slot of one kind as (revision, parsed document). Only the revisions are
-    /// read in bulk; documents come from the cache when it has them, the rest from the
-    /// database (all in one query when many are missing), parsed without filling the cache.
-    pub async fn slot_documents(
-        &self,
-        kind: TargetKind,
-    ) -> AppResult<HashMap<Uuid, (i64, Arc<SlotDocument>)>> {
-        let revisions = self.store.license_slot_revisions(kind).await?;
-        let mut out = HashMap::with_capacity(revisions.len());
-        let mut missing = Vec::new();
-        for (uid, revision, _) in revisions {
-            match self.cached(uid, revision) {
-                Some(doc) => {
-                    out.insert(uid, (revision, doc));
-                }
-                None => missing.push(uid),
-            }
-        }
-        if missing.len() > 64 {
-            for slot in self.store.license_slots(kind).await? {
-                if let std::collections::hash_map::Entry::Vacant(entry) = out.entry(slot.target_uid)
-                {
-                    let revision = slot.revision;
-                    let doc = Arc::new(SlotDocument::from_stored(slot)?);
-                    entry.insert((revision, doc));
-                }
-            }
-        } else {
-            for uid in missing {
-                if let Some(slot) = self.store.license_slot(uid).await? {
-                    let revision = slot.revision;
-                    let doc = Arc::new(SlotDocument::from_stored(slot)?);
-                    out.insert(uid, (revision, doc));
-                }
-            }
-        }
-        Ok(out)
     }
 }

@@ -3,14 +3,16 @@
 //! between monthly reports.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 
 use tallyman_domain::points::lookup;
 use tallyman_domain::{Month, UnitType};
 use tallyman_store::{ManagedServer, Organization, OrganizationType, TargetKind};
 use uuid::Uuid;
 
+use crate::document::SlotDocument;
 use crate::document::CONSOLE_TARGET;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::tenancy::Scope;
 use crate::App;
 
@@ -93,17 +95,9 @@ impl App {
             .map(|s| (s.uid, s))
             .collect();
         // Edition and unit type of each target's license decide the weight.
-        let mut editions: HashMap<Uuid, (String, &'static str)> = HashMap::new();
+        let mut editions: HashMap<Uuid, LicenseEdition> = HashMap::new();
         for kind in TargetKind::ALL {
-            for (uid, (_, doc)) in self.slot_documents(kind).await? {
-                if let Some(f) = doc.primary() {
-                    let unit = match f.claims.unit_type {
-                        Some(UnitType::Instances) => UnitType::Instances.as_wire(),
-                        _ => UnitType::Points.as_wire(),
-                    };
-                    editions.insert(uid, (f.claims.edition.clone(), unit));
-                }
-            }
+            editions.extend(self.license_editions(kind).await?);
         }
 
         let mut tree = Tree::new();
@@ -157,12 +151,12 @@ impl App {
                 }
                 let (edition, unit_type) = editions
                     .get(&server_uid)
-                    .cloned()
-                    .unwrap_or_else(|| (String::new(), "Points"));
+                    .map(|e| (e.edition.as_ref(), e.unit_type))
+                    .unwrap_or(("", "Points"));
                 let workloads = workloads
                     .into_iter()
                     .map(|(workload_type, platforms)| WorkloadUsage {
-                        weight: lookup(&weights, server_type, &edition, &workload_type)
+                        weight: lookup(&weights, server_type, edition, &workload_type)
                             .unwrap_or(0.0),
                         workload_type,
                         platforms: platforms
@@ -195,6 +189,77 @@ impl App {
                 organization: org.clone(),
                 servers: server_list,
             });
+        }
+        Ok(out)
+    }
+}
+
+/// What live usage needs of a target's license: its edition and unit type.
+#[derive(Debug, Clone)]
+pub struct LicenseEdition {
+    pub edition: Arc<str>,
+    /// `Instances` for instance-counted licenses, else `Points`.
+    pub unit_type: &'static str,
+}
+
+impl LicenseEdition {
+    fn of(doc: &SlotDocument) -> Option<Self> {
+        let f = doc.primary()?;
+        Some(Self {
+            edition: f.claims.edition.as_str().into(),
+            unit_type: match f.claims.unit_type {
+                Some(UnitType::Instances) => UnitType::Instances.as_wire(),
+                _ => UnitType::Points.as_wire(),
+            },
+        })
+    }
+}
+
+/// [`LicenseEdition`]s by target and the slot revision they were read from: a few dozen bytes
+/// a target, so a usage request parses only the documents that changed since the last one.
+pub(crate) type EditionCache = RwLock<HashMap<Uuid, (i64, Option<LicenseEdition>)>>;
+
+impl App {
+    /// The edition of every licensed target of one kind.
+    pub async fn license_editions(
+        &self,
+        kind: TargetKind,
+    ) -> AppResult<HashMap<Uuid, LicenseEdition>> {
+        let revisions = self.store.license_slot_revisions(kind).await?;
+        let mut out = HashMap::with_capacity(revisions.len());
+        let mut missing = Vec::new();
+        {
+            let cache = self.edition_cache.read().map_err(AppError::internal)?;
+            for (uid, revision, _) in &revisions {
+                match cache.get(uid) {
+                    Some((r, edition)) if r == revision => {
+                        if let Some(e) = edition {
+                            out.insert(*uid, e.clone());
+                        }
+                    }
+                    _ => missing.push(*uid),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let slots = if missing.len() > 64 {
+            self.store.license_slots(kind).await?
+        } else {
+            self.store.license_slots_by_uid(&missing).await?
+        };
+        let mut cache = self.edition_cache.write().map_err(AppError::internal)?;
+        for slot in slots {
+            let (uid, revision) = (slot.target_uid, slot.revision);
+            if out.contains_key(&uid) {
+                continue;
+            }
+            let edition = LicenseEdition::of(&SlotDocument::from_stored(slot)?);
+            if let Some(e) = &edition {
+                out.insert(uid, e.clone());
+            }
+            cache.insert(uid, (revision, edition));
         }
         Ok(out)
     }

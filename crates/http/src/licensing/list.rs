@@ -42,6 +42,9 @@ use crate::query::Resource;
 /// patched row by row.
 const PATCH_LIMIT: usize = 20_000;
 
+/// Targets read, parsed and rendered together while a list is built.
+const REBUILD_SLICE: usize = 4_096;
+
 /// The lists of every server kind.
 pub struct Lists {
     kinds: HashMap<TargetKind, KindList>,
@@ -302,17 +305,24 @@ impl KindList {
         Ok(targets.iter().map(|t| render(t, now)).collect())
     }
 
-    /// Renders every target of the kind into a new view and swaps it in.
+    /// Renders every target of the kind into a new view and swaps it in. Targets are read,
+    /// parsed and rendered a slice at a time, so a whole fleet's documents are never in
+    /// memory together.
     async fn rebuild(&self, app: &App) -> ApiResult<()> {
         let generation = app.store.inventory_generation().await?;
         let now = app.clock.now();
-        let targets = app.targets(self.kind).await?;
-        let rendered = tokio::task::spawn_blocking(move || render_all(targets, now))
-            .await
-            .map_err(ApiError::internal)??;
+        let servers = app.store.servers(Some(self.kind)).await?;
         let mut view = View::new(self.kind);
-        for r in rendered {
-            view.put(r)?;
+        let mut servers = servers.into_iter().peekable();
+        while servers.peek().is_some() {
+            let slice: Vec<_> = servers.by_ref().take(REBUILD_SLICE).collect();
+            let targets = app.targets_for(slice).await?;
+            let rendered = tokio::task::spawn_blocking(move || render_all(targets, now))
+                .await
+                .map_err(ApiError::internal)??;
+            for r in rendered {
+                view.put(r)?;
+            }
         }
         view.generation = Some(generation);
         *self
