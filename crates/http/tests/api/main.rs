@@ -7,6 +7,7 @@ mod auth;
 mod common;
 mod envelope;
 mod licensing;
+mod list_index;
 mod multinode;
 mod openapi;
 mod organizations;
