@@ -100,6 +100,8 @@ pub struct AppState {
     pub list_rebuild: Arc<tokio::sync::Mutex<()>>,
     /// Request metrics, exposed on the metrics listener.
     pub metrics: crate::metrics::Metrics,
+    /// Bounds concurrent password verification (see `auth::HashGate`).
+    pub hash_gate: Arc<auth::HashGate>,
 }
 
 impl AppState {
@@ -121,6 +123,7 @@ impl AppState {
             list_cache: Arc::default(),
             list_rebuild: Arc::default(),
             metrics: crate::metrics::Metrics::default(),
+            hash_gate: Arc::new(auth::HashGate::per_core()),
         })
     }
 

@@ -3,9 +3,11 @@
 //! role checks against each operation's admitted roles, and the caller's tenant scope.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
@@ -16,6 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tallyman_store::{OrganizationType, Role, TokenKind, TokenRecord, User};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -39,6 +42,105 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// Checks `password` against a PHC hash using `memory` as argon2's working memory, so the
+/// 19 MiB a verification needs is reused rather than allocated (and kept by the allocator) on
+/// every login. Malformed hashes never verify.
+pub fn verify_password_with_memory(password: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params);
+    if argon
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_err()
+    {
+        return false;
+    }
+    // `Output` compares in constant time.
+    argon2::password_hash::Output::new(&out).is_ok_and(|computed| computed == expected)
+}
+
+/// Bounds password verification: at most `slots` argon2 runs at once (each needs ~19 MiB and a
+/// core for tens of milliseconds), on the blocking pool, each with working memory taken from a
+/// pool of at most `slots` buffers. A login that cannot get a slot within `wait` is refused
+/// with [`Busy`], so a flood of logins costs neither memory nor unbounded queueing.
+pub struct HashGate {
+    permits: Arc<Semaphore>,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    wait: StdDuration,
+}
+
+/// No hashing slot came free in time.
+#[derive(Debug)]
+pub struct Busy;
+
+impl HashGate {
+    pub fn new(slots: usize, wait: StdDuration) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(slots.max(1))),
+            memory: Arc::default(),
+            wait,
+        }
+    }
+
+    /// One slot per core.
+    pub fn per_core() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::new(cores, StdDuration::from_secs(2))
+    }
+
+    /// Verifies `password` against `phc` once a slot is free.
+    pub async fn verify(&self, password: &str, phc: &str) -> Result<bool, Busy> {
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| Busy)?
+            .map_err(|_| Busy)?;
+        let pool = self.memory.clone();
+        let password = password.to_string();
+        let phc = phc.to_string();
+        // The permit and the buffer live in the blocking task, so a client that goes away
+        // mid-verification neither frees its slot early nor loses the buffer.
+        let task = tokio::task::spawn_blocking(move || {
+            let mut memory = pool
+                .lock()
+                .map(|mut free| free.pop())
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let matches = verify_password_with_memory(&password, &phc, &mut memory);
+            if let Ok(mut free) = pool.lock() {
+                free.push(memory);
+            }
+            drop(permit);
+            matches
+        });
+        Ok(task.await.unwrap_or(false))
+    }
 }
 
 /// A password hash that never matches, used so unknown users cost as much time as known ones.
@@ -282,6 +384,43 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("correct horse", "not-a-hash"));
+    }
+
+    #[test]
+    fn verification_with_reused_memory_agrees_with_the_library() {
+        let h = hash_password("correct horse").unwrap();
+        let mut memory = Vec::new();
+        assert!(verify_password_with_memory(
+            "correct horse",
+            &h,
+            &mut memory
+        ));
+        assert!(!verify_password_with_memory("wrong horse", &h, &mut memory));
+        assert!(!verify_password_with_memory(
+            "correct horse",
+            "not-a-hash",
+            &mut memory
+        ));
+        let cut = &h[..h.len() - 4];
+        assert!(!verify_password_with_memory(
+            "correct horse",
+            cut,
+            &mut memory
+        ));
+        assert_eq!(
+            memory.len(),
+            19 * 1024,
+            "argon2's default m_cost, in 1 KiB blocks"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_hash_gate_refuses_when_no_slot_frees_in_time() {
+        let gate = HashGate::new(1, StdDuration::from_millis(50));
+        let held = gate.permits.clone().acquire_owned().await.unwrap();
+        assert!(gate.verify("x", dummy_hash()).await.is_err());
+        drop(held);
+        assert_eq!(gate.verify("x", dummy_hash()).await.ok(), Some(false));
     }
 
     #[test]

@@ -124,6 +124,19 @@ impl ApiError {
         )
     }
 
+    /// A request body that could not be read: over `limit` (413), or cut short or malformed
+    /// on the wire, e.g. broken chunked encoding (400).
+    pub fn unreadable_body(error: &(dyn std::error::Error + 'static), limit: usize) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(e) = cause {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return Self::payload_too_large(limit);
+            }
+            cause = e.source();
+        }
+        Self::bad_request("The request body could not be read: it is malformed or was cut short.")
+    }
+
     pub fn too_many_requests(retry_after_secs: i64, message: impl Into<String>) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,

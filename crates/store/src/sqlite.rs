@@ -372,52 +372,47 @@ impl Store for SqliteStore {
             == 1)
     }
 
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
-    ) -> StoreResult<u32> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES (?, ?)")
-            .bind(key)
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await?;
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM login_failures WHERE key = ? AND failed_at > ?",
-        )
-        .bind(key)
-        .bind(micros(since))
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
-    }
-
-    async fn login_failures(
-        &self,
-        key: &str,
-        since: DateTime<Utc>,
-    ) -> StoreResult<(u32, Option<DateTime<Utc>>)> {
+    ) -> StoreResult<LoginAttempts> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(failed_at) AS oldest FROM login_failures \
-             WHERE key = ? AND failed_at > ?",
+            "INSERT INTO login_attempts (key, attempts, window_start) VALUES (?, 1, ?) \
+             ON CONFLICT (key) DO UPDATE SET \
+             attempts = CASE WHEN login_attempts.window_start <= ? THEN 1 \
+                             ELSE login_attempts.attempts + 1 END, \
+             window_start = CASE WHEN login_attempts.window_start <= ? \
+                                 THEN excluded.window_start \
+                                 ELSE login_attempts.window_start END \
+             RETURNING attempts, window_start",
         )
         .bind(key)
+        .bind(micros(now))
+        .bind(micros(since))
         .bind(micros(since))
         .fetch_one(&self.pool)
         .await?;
-        let n: i64 = row.try_get("n")?;
-        let oldest: Option<i64> = row.try_get("oldest")?;
-        Ok((
-            u32::try_from(n).unwrap_or(u32::MAX),
-            oldest.map(from_micros).transpose()?,
-        ))
+        let count: i64 = row.try_get("attempts")?;
+        Ok(LoginAttempts {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            window_start: from_micros(row.try_get("window_start")?)?,
+        })
+    }
+
+    async fn release_login_attempt(&self, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE login_attempts SET attempts = attempts - 1 WHERE key = ? AND attempts > 0",
+        )
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_failures WHERE key = ?")
+        sqlx::query("DELETE FROM login_attempts WHERE key = ?")
             .bind(key)
             .execute(&self.pool)
             .await?;
@@ -426,12 +421,23 @@ impl Store for SqliteStore {
 
     async fn purge_login_failures(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         Ok(
-            sqlx::query("DELETE FROM login_failures WHERE failed_at <= ?")
+            sqlx::query("DELETE FROM login_attempts WHERE window_start <= ?")
                 .bind(micros(before))
                 .execute(&self.pool)
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO health_probe (id, probed_at) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+        )
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn begin_action(
