@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -57,6 +56,8 @@ pub struct HttpConfig {
     /// Day of the month from which reports still waiting for approval are finalized
     /// automatically.
     pub report_finalize_day: u32,
+    /// Connection limits and read timeouts of the listener.
+    pub server: crate::server::ServerLimits,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +75,7 @@ impl Default for HttpConfig {
             max_page_size: 500,
             public_url: None,
             report_finalize_day: 3,
+            server: crate::server::ServerLimits::default(),
         }
     }
 }
@@ -530,16 +532,11 @@ pub async fn serve_router(
     let janitor = spawn_janitor(state.clone());
     let monthly =
         crate::jobs::spawn_monthly_reports(state.clone(), state.config.report_finalize_day);
-    let auto_update = crate::jobs::spawn_auto_update(state);
+    let auto_update = crate::jobs::spawn_auto_update(state.clone());
     // Trailing slashes are trimmed before routing, so `/x/` and `/x` are the same resource
     // (no redirects: some clients refuse to follow them).
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
-    let result = axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = crate::server::serve(listener, app, state.config.server, shutdown).await;
     janitor.abort();
     auto_update.abort();
     monthly.abort();

@@ -124,13 +124,24 @@ impl ApiError {
         )
     }
 
-    /// A request body that could not be read: over `limit` (413), or cut short or malformed
-    /// on the wire, e.g. broken chunked encoding (400).
+    /// A request body that could not be read: over `limit` (413), too slow (408), or cut
+    /// short or malformed on the wire, e.g. broken chunked encoding (400).
     pub fn unreadable_body(error: &(dyn std::error::Error + 'static), limit: usize) -> Self {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(e) = cause {
             if e.is::<http_body_util::LengthLimitError>() {
                 return Self::payload_too_large(limit);
+            }
+            if let Some(timeout) = e.downcast_ref::<crate::server::BodyTimeout>() {
+                return Self::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorType::Transport,
+                    408,
+                    format!(
+                        "The request body did not arrive within {} seconds.",
+                        timeout.0.as_secs()
+                    ),
+                );
             }
             cause = e.source();
         }

@@ -20,6 +20,7 @@ pub mod query;
 pub mod reporting;
 pub mod reports;
 pub mod select;
+pub mod server;
 pub mod token;
 pub mod usage;
 pub mod users;
