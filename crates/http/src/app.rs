@@ -475,14 +475,25 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .with_state(state)
 }
 
+/// `ok` only when the database takes a write (a one-row probe), so a full disk or a read-only
+/// data directory shows as 503.
 async fn health(State(state): State<AppState>) -> Response {
-    match state.store.provider().await {
-        Ok(_) => (
+    match state.store.probe_write(state.clock.now()).await {
+        Ok(()) => (
             StatusCode::OK,
             axum::Json(serde_json::json!({"status": "ok"})),
         )
             .into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health: the database does not take writes");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                crate::error::ErrorType::RetryableLogical,
+                503,
+                "The database does not accept writes; the details are in the server log.",
+            )
+            .into_response()
+        }
     }
 }
 

@@ -46,6 +46,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    let idle = outside_transaction(conn).await?;
+                    if !idle {
+                        tracing::warn!(
+                            "closing a database connection left inside a failed transaction"
+                        );
+                    }
+                    Ok(idle)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -64,6 +75,23 @@ impl SqliteStore {
             .await?;
         Ok(())
     }
+}
+
+/// Whether `conn` is outside any transaction (SQLite's autocommit mode).
+///
+/// A COMMIT that fails (disk full, I/O error) can leave SQLite's transaction open while sqlx
+/// believes it ended, or the reverse, after which sqlx's rollback of the next failure is a
+/// `ROLLBACK TO SAVEPOINT` that keeps the transaction open. Such a connection holds the write
+/// lock (every other connection then reports "database is locked") and would run later
+/// statements inside a transaction that never commits. The pool therefore closes any
+/// connection that comes back inside a transaction; closing rolls it back.
+async fn outside_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is locked for us and valid for the duration of the call, and
+    // sqlite3_get_autocommit only reads the connection's state.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    Ok(autocommit != 0)
 }
 
 fn org_from_row(row: &SqliteRow) -> StoreResult<Organization> {
