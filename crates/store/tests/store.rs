@@ -687,3 +687,42 @@ async fn approved_reports_never_change() {
         assert_eq!(store.report_auto_approve(owner).await.unwrap(), Some(true));
     }
 }
+
+/// A connection that goes back to the pool inside a transaction (what a COMMIT failing on a
+/// full disk leaves behind) is closed, not reused: otherwise it keeps the write lock, other
+/// connections report "database is locked", and its later writes never commit.
+#[tokio::test]
+async fn a_connection_left_inside_a_transaction_is_not_reused() {
+    use sqlx::Row;
+    let db = TestDatabase::create(testing::Backend::Sqlite).await;
+    let store = SqliteStore::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    {
+        let mut conn = store.pool().acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO health_probe (id, probed_at) VALUES (7, 7)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        // Dropped without COMMIT or ROLLBACK, holding the write lock.
+    }
+    let t = now();
+    tokio::time::timeout(std::time::Duration::from_secs(5), store.probe_write(t))
+        .await
+        .expect("a write waited for a lock held by a leaked transaction")
+        .unwrap();
+    // Another process sees the probe committed, and nothing of the abandoned transaction.
+    let other = SqliteStore::connect(&db.url).await.unwrap();
+    let rows = sqlx::query("SELECT id, probed_at FROM health_probe ORDER BY id")
+        .fetch_all(other.pool())
+        .await
+        .unwrap();
+    let seen: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get("id"), r.get("probed_at")))
+        .collect();
+    assert_eq!(seen, vec![(1, t.timestamp_micros())]);
+}
