@@ -301,7 +301,8 @@ fn retention(state: &AppState, status: ActionStatus) -> Duration {
     }
 }
 
-async fn finish(state: &AppState, user: Uuid, id: Uuid, stored: &StoredResponse) {
+/// Records the outcome of an action; `keep` says whether its answer is stored for replay.
+async fn finish(state: &AppState, user: Uuid, id: Uuid, stored: &StoredResponse, keep: bool) {
     let status = outcome(stored);
     let now = state.clock.now();
     if let Err(e) = state
@@ -310,7 +311,7 @@ async fn finish(state: &AppState, user: Uuid, id: Uuid, stored: &StoredResponse)
             user,
             id,
             status,
-            stored,
+            keep.then_some(stored),
             now,
             now + retention(state, status),
         )
@@ -443,17 +444,10 @@ async fn track_inner(
                     .map(str::to_string),
                 body: body.to_vec(),
             };
-            finish(&state, record.user_uid, record.id, &stored).await;
-            if is_read && stored.body.len() > MAX_REPLAYED_READ {
-                // The record stays (the id is taken, its status readable); the body does not.
-                if let Err(e) = state
-                    .store
-                    .clear_action_result(record.user_uid, record.id)
-                    .await
-                {
-                    tracing::warn!(id = %record.id, error = %e, "cannot drop a large read's answer");
-                }
-            }
+            // A large read keeps its record (the id is taken, its status readable) but not
+            // its answer.
+            let keep = !(is_read && stored.body.len() > MAX_REPLAYED_READ);
+            finish(&state, record.user_uid, record.id, &stored, keep).await;
             return Ok(Response::from_parts(head, Body::from(body)));
         }
     }
@@ -478,7 +472,7 @@ async fn track_inner(
             }
         };
         if let Some(stored) = stored {
-            finish(&finisher_state, key.0, key.1, &stored).await;
+            finish(&finisher_state, key.0, key.1, &stored, true).await;
         }
         if let Ok(mut running) = finisher_state.running.lock() {
             running.remove(&key);

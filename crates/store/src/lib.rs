@@ -119,14 +119,15 @@ pub trait Store: Send + Sync + 'static {
         action: &ActionRecord,
         now: DateTime<Utc>,
     ) -> StoreResult<BeginAction>;
-    /// Stores the outcome of a running action. A record that is no longer running (cancelled)
-    /// keeps its status; returns whether the record was updated.
+    /// Stores the outcome of a running action; `response` is `None` when the answer is not
+    /// kept (a large read). A record that is no longer running (cancelled) keeps its status;
+    /// returns whether the record was updated.
     async fn finish_action(
         &self,
         user_uid: Uuid,
         id: Uuid,
         status: ActionStatus,
-        response: &StoredResponse,
+        response: Option<&StoredResponse>,
         finished_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool>;

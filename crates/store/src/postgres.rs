@@ -526,7 +526,7 @@ impl Store for PgStore {
         user_uid: Uuid,
         id: Uuid,
         status: ActionStatus,
-        response: &StoredResponse,
+        response: Option<&StoredResponse>,
         finished_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
@@ -536,9 +536,9 @@ impl Store for PgStore {
              WHERE user_uid = $7 AND id = $8 AND status = 'running'",
         )
         .bind(status.as_str())
-        .bind(i32::from(response.status))
-        .bind(&response.content_type)
-        .bind(&response.body)
+        .bind(response.map(|r| i32::from(r.status)))
+        .bind(response.and_then(|r| r.content_type.as_deref()))
+        .bind(response.map(|r| r.body.as_slice()))
         .bind(finished_at)
         .bind(expires_at)
         .bind(user_uid)

@@ -528,7 +528,7 @@ impl Store for SqliteStore {
         user_uid: Uuid,
         id: Uuid,
         status: ActionStatus,
-        response: &StoredResponse,
+        response: Option<&StoredResponse>,
         finished_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
@@ -538,9 +538,9 @@ impl Store for SqliteStore {
              WHERE user_uid = ? AND id = ? AND status = 'running'",
         )
         .bind(status.as_str())
-        .bind(i64::from(response.status))
-        .bind(&response.content_type)
-        .bind(&response.body)
+        .bind(response.map(|r| i64::from(r.status)))
+        .bind(response.and_then(|r| r.content_type.as_deref()))
+        .bind(response.map(|r| r.body.as_slice()))
         .bind(micros(finished_at))
         .bind(micros(expires_at))
         .bind(user_uid.to_string())

@@ -328,7 +328,7 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
                 user_a,
                 id,
                 ActionStatus::Succeed,
-                &response,
+                Some(&response),
                 done_at,
                 expires
             )
@@ -340,7 +340,7 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
                 user_a,
                 id,
                 ActionStatus::Failed,
-                &response,
+                Some(&response),
                 done_at,
                 expires
             )
@@ -361,7 +361,7 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
                 user_b,
                 id,
                 ActionStatus::Succeed,
-                &response,
+                Some(&response),
                 done_at,
                 expires
             )
