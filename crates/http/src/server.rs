@@ -203,8 +203,14 @@ where
     Ok(())
 }
 
-/// The VSPC error body for a request hyper refused before routing it.
-fn automatic_error(status: StatusCode) -> ApiError {
+/// The VSPC error body for a request hyper refused before routing it. `request_line` is the
+/// refused request's first line when it was seen.
+fn automatic_error(status: StatusCode, request_line: Option<&[u8]>) -> ApiError {
+    if status == StatusCode::URI_TOO_LONG {
+        if let Some(e) = request_line.and_then(over_long_parameter) {
+            return e;
+        }
+    }
     let message = match status.as_u16() {
         414 => "The request URI is longer than the 65,534 bytes this server reads; shorten the \
                  filter, sort or select values."
@@ -223,10 +229,39 @@ fn automatic_error(status: StatusCode) -> ApiError {
     )
 }
 
+/// The query engine's answer to a request whose URI hyper found too long: the 400 on the first
+/// collection parameter whose decoded value is over [`tallyman_query::MAX_VALUE_CHARS`], decoded
+/// and matched as the query engine does (form decoding, names ignoring case, first occurrence
+/// wins).
+fn over_long_parameter(request_line: &[u8]) -> Option<ApiError> {
+    const KNOWN: [&str; 5] = ["filter", "sort", "select", "limit", "offset"];
+    let line = std::str::from_utf8(request_line).ok()?.trim_end();
+    let target = line.split(' ').nth(1)?;
+    let (_, query) = target.split_once('?')?;
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let name = name.to_ascii_lowercase();
+        if !KNOWN.contains(&name.as_str()) || seen.contains(&name) {
+            continue;
+        }
+        if value.chars().count() > tallyman_query::MAX_VALUE_CHARS {
+            return Some(ApiError::bad_parameter(
+                name,
+                format!(
+                    "Parameter value must not be longer than {} characters.",
+                    tallyman_query::MAX_VALUE_CHARS
+                ),
+            ));
+        }
+        seen.push(name);
+    }
+    None
+}
+
 /// If `buf` is one of hyper's automatic error answers (a 4xx head with `content-length: 0`
 /// and no content type; the router's errors always carry a JSON body), the same answer with
 /// a VSPC `ErrorResponse` body.
-fn rewrite_automatic_error(buf: &[u8]) -> Option<Vec<u8>> {
+fn rewrite_automatic_error(buf: &[u8], request_line: Option<&[u8]>) -> Option<Vec<u8>> {
     let rest = buf.strip_prefix(b"HTTP/1.1 4")?;
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     if head_end != buf.len() {
@@ -245,8 +280,8 @@ fn rewrite_automatic_error(buf: &[u8]) -> Option<Vec<u8>> {
     if !head.contains("\r\ncontent-length: 0\r\n") || head.contains("\r\ncontent-type:") {
         return None;
     }
-    let status = StatusCode::from_u16(code).ok()?;
-    let error = automatic_error(status);
+    let error = automatic_error(StatusCode::from_u16(code).ok()?, request_line);
+    let status = error.status;
     let body = serde_json::to_vec(&ErrorResponse {
         errors: vec![*error.error],
     })
@@ -254,7 +289,7 @@ fn rewrite_automatic_error(buf: &[u8]) -> Option<Vec<u8>> {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json; charset=utf-8\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
-        code,
+        status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         body.len()
     )
@@ -263,14 +298,21 @@ fn rewrite_automatic_error(buf: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Longest request line kept to explain a 414 (hyper itself stops reading a head at ~400 KB).
+const MAX_CAPTURED_LINE: usize = 256 * 1024;
+
 /// The TCP stream of one connection, with hyper's automatic error answers rewritten (see
 /// [`rewrite_automatic_error`]). Writes are never vectored, so hyper hands over each response
-/// head in one buffer.
+/// head in one buffer. To answer an over-long URI the way the query engine would, it keeps the
+/// first line of the request being read (only that line, and only while it is being read).
 pub struct VspcErrorIo<T> {
     inner: T,
     /// A rewritten answer being written: bytes, how many are out, and the length of the
     /// buffer hyper handed in (reported as written once all of ours are).
     pending: Option<(Vec<u8>, usize, usize)>,
+    /// The first line of the request being read, while `capturing`.
+    line: Vec<u8>,
+    capturing: bool,
 }
 
 impl<T> VspcErrorIo<T> {
@@ -278,6 +320,30 @@ impl<T> VspcErrorIo<T> {
         Self {
             inner,
             pending: None,
+            line: Vec::new(),
+            capturing: true,
+        }
+    }
+
+    fn capture(&mut self, read: &[u8]) {
+        if !self.capturing || read.is_empty() {
+            return;
+        }
+        if self.line.is_empty() && !read[0].is_ascii_uppercase() {
+            // Not a request line (blank lines between requests, or body bytes).
+            self.capturing = read[0] == b'\r' || read[0] == b'\n';
+            return;
+        }
+        let end = read.iter().position(|&b| b == b'\n');
+        let take = end.map_or(read.len(), |i| i + 1);
+        if self.line.len() + take > MAX_CAPTURED_LINE {
+            self.line = Vec::new();
+            self.capturing = false;
+            return;
+        }
+        self.line.extend_from_slice(&read[..take]);
+        if end.is_some() {
+            self.capturing = false;
         }
     }
 }
@@ -288,7 +354,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for VspcErrorIo<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        self.capture(&buf.filled()[before..]);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -300,9 +369,18 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for VspcErrorIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         if this.pending.is_none() {
-            match rewrite_automatic_error(buf) {
+            let line = (!this.line.is_empty()).then_some(this.line.as_slice());
+            match rewrite_automatic_error(buf, line) {
                 Some(replacement) => this.pending = Some((replacement, 0, buf.len())),
-                None => return Pin::new(&mut this.inner).poll_write(cx, buf),
+                None => {
+                    let written = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+                    if buf.starts_with(b"HTTP/1.1 ") && !buf.starts_with(b"HTTP/1.1 1") {
+                        // An answer went out: the next bytes read start a new request.
+                        this.line.clear();
+                        this.capturing = true;
+                    }
+                    return Poll::Ready(Ok(written));
+                }
             }
         }
         let Some((bytes, written, claimed)) = this.pending.as_mut() else {
@@ -336,7 +414,7 @@ mod tests {
     #[test]
     fn hypers_automatic_answers_become_vspc_errors() {
         let raw = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
-        let out = String::from_utf8(rewrite_automatic_error(raw).unwrap()).unwrap();
+        let out = String::from_utf8(rewrite_automatic_error(raw, None).unwrap()).unwrap();
         assert!(out.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{out}");
         let (_, body) = out.split_once("\r\n\r\n").unwrap();
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
@@ -348,10 +426,40 @@ mod tests {
     #[test]
     fn the_routers_own_answers_pass_untouched() {
         let json = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n";
-        assert!(rewrite_automatic_error(json).is_none());
+        assert!(rewrite_automatic_error(json, None).is_none());
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-        assert!(rewrite_automatic_error(ok).is_none());
+        assert!(rewrite_automatic_error(ok, None).is_none());
         let with_body = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nxx";
-        assert!(rewrite_automatic_error(with_body).is_none());
+        assert!(rewrite_automatic_error(with_body, None).is_none());
+    }
+
+    #[test]
+    fn an_over_long_parameter_in_a_too_long_uri_is_the_query_engines_400() {
+        let raw = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n";
+        let long = "a".repeat(tallyman_query::MAX_VALUE_CHARS + 1);
+        let line = format!("GET /api/v3/x?limit=5&SORT={long}&filter=%5B HTTP/1.1\r\n");
+        let out = String::from_utf8(rewrite_automatic_error(raw, Some(line.as_bytes())).unwrap())
+            .unwrap();
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        let (_, body) = out.split_once("\r\n\r\n").unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["errors"][0]["parameterName"], "sort");
+        assert_eq!(v["errors"][0]["code"], 400);
+        // A long URI without an over-long parameter stays a 414.
+        let line = format!("GET /api/v3/x?a={long} HTTP/1.1\r\n");
+        let out = rewrite_automatic_error(raw, Some(line.as_bytes())).unwrap();
+        assert!(out.starts_with(b"HTTP/1.1 414 "));
+    }
+
+    #[test]
+    fn only_the_request_line_is_kept() {
+        let mut io = VspcErrorIo::new(());
+        io.capture(b"GET /x?filter=ab");
+        io.capture(b"cd HTTP/1.1\r\nHost: x\r\n\r\nbody");
+        assert_eq!(io.line, b"GET /x?filter=abcd HTTP/1.1\r\n");
+        assert!(!io.capturing);
+        let mut io = VspcErrorIo::new(());
+        io.capture(b"\x00binary");
+        assert!(io.line.is_empty() && !io.capturing);
     }
 }
