@@ -172,14 +172,14 @@ where
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let body_limit = limits.body_read_timeout;
+        let body_timeout = limits.body_read_timeout;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let (mut parts, inner) = request.into_parts();
             parts.extensions.insert(ConnectInfo(peer));
             let body = Body::new(TimedBody {
                 inner,
-                deadline: Instant::now() + body_limit,
-                limit: body_limit,
+                deadline: Instant::now() + body_timeout,
+                limit: body_timeout,
                 sleep: None,
             });
             app.clone().oneshot(Request::from_parts(parts, body))
