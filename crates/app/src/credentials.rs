@@ -2,7 +2,7 @@
 //! which the store keeps only a SHA-256 digest.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -53,6 +53,47 @@ pub fn new_api_key() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Checks `password` against a PHC hash using `memory` as argon2's working memory, so the
+/// 19 MiB a verification needs is reused rather than allocated (and kept by the allocator) on
+/// every login. Malformed hashes never verify.
+pub fn verify_password_with_memory(password: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params);
+    if argon
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_err()
+    {
+        return false;
+    }
+    // `Output` compares in constant time.
+    argon2::password_hash::Output::new(&out).is_ok_and(|computed| computed == expected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +105,34 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("correct horse", "not-a-hash"));
+    }
+
+    #[test]
+    fn verification_with_reused_memory_agrees_with_the_library() {
+        let h = hash_password("correct horse").unwrap();
+        let mut memory = Vec::new();
+        assert!(verify_password_with_memory(
+            "correct horse",
+            &h,
+            &mut memory
+        ));
+        assert!(!verify_password_with_memory("wrong horse", &h, &mut memory));
+        assert!(!verify_password_with_memory(
+            "correct horse",
+            "not-a-hash",
+            &mut memory
+        ));
+        let cut = &h[..h.len() - 4];
+        assert!(!verify_password_with_memory(
+            "correct horse",
+            cut,
+            &mut memory
+        ));
+        assert_eq!(
+            memory.len(),
+            19 * 1024,
+            "argon2's default m_cost, in 1 KiB blocks"
+        );
     }
 
     #[test]

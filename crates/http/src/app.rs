@@ -2,7 +2,6 @@
 //! so tests can start the real server on port 0. The routes themselves are in `routes`.
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -101,14 +100,25 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .with_state(state)
 }
 
+/// `ok` only when the database takes a write (a one-row probe), so a full disk or a read-only
+/// data directory shows as 503.
 async fn health(State(state): State<AppState>) -> Response {
-    match state.store.provider().await {
-        Ok(_) => (
+    match state.store.probe_write(state.clock.now()).await {
+        Ok(()) => (
             StatusCode::OK,
             axum::Json(serde_json::json!({"status": "ok"})),
         )
             .into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health: the database does not take writes");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                crate::error::ErrorType::RetryableLogical,
+                503,
+                "The database does not accept writes; the details are in the server log.",
+            )
+            .into_response()
+        }
     }
 }
 
@@ -164,12 +174,7 @@ pub async fn serve_router(
     // Trailing slashes are trimmed before routing, so `/x/` and `/x` are the same resource
     // (no redirects: some clients refuse to follow them).
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
-    let result = axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = crate::server::serve(listener, app, state.config.server, shutdown).await;
     janitor.abort();
     auto_update.abort();
     monthly.abort();

@@ -36,6 +36,11 @@ use crate::AppState;
 
 /// Longest request body kept on an action record (the contract's limit).
 const MAX_RECORDED_BODY: usize = 2_000_000;
+/// Largest answer of a read (GET/HEAD) kept for replay. Reads are safe to run again, so a
+/// larger answer is not stored: its record keeps the status only and a repeat of the request
+/// runs the read again. Writes keep their whole answer, which is what makes a retried write
+/// safe.
+const MAX_REPLAYED_READ: usize = 64 * 1024;
 /// A running action is forgotten after this long even if nobody finished it (node crash).
 fn max_running_time() -> Duration {
     Duration::hours(24)
@@ -297,7 +302,8 @@ fn retention(state: &AppState, status: ActionStatus) -> Duration {
     }
 }
 
-async fn finish(state: &AppState, user: Uuid, id: Uuid, stored: &StoredResponse) {
+/// Records the outcome of an action; `keep` says whether its answer is stored for replay.
+async fn finish(state: &AppState, user: Uuid, id: Uuid, stored: &StoredResponse, keep: bool) {
     let status = outcome(stored);
     let now = state.clock.now();
     if let Err(e) = state
@@ -306,7 +312,7 @@ async fn finish(state: &AppState, user: Uuid, id: Uuid, stored: &StoredResponse)
             user,
             id,
             status,
-            stored,
+            keep.then_some(stored),
             now,
             now + retention(state, status),
         )
@@ -360,7 +366,7 @@ async fn track_inner(
     let limit = state.config.body_limit;
     let bytes: Bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| ApiError::payload_too_large(limit))?;
+        .map_err(|e| ApiError::unreadable_body(&e, limit))?;
     // Bodies on GET and DELETE are ignored (some scripts send leftovers there).
     let meaningful_body: &[u8] = if matches!(parts.method, Method::GET | Method::DELETE) {
         &[]
@@ -390,6 +396,9 @@ async fn track_inner(
         expires_at: now + max_running_time(),
     };
 
+    let is_read = matches!(parts.method, Method::GET | Method::HEAD);
+    // Whether this request's record was created here (and is ours to finish).
+    let mut recording = request_id.is_some();
     if request_id.is_some() {
         if let BeginAction::Exists(existing) = state.store.begin_action(&record, now).await? {
             if existing.fingerprint != record.fingerprint {
@@ -398,13 +407,29 @@ async fn track_inner(
                 )
                 .with_parameter("X-Request-id"));
             }
-            return Ok(replay(&state, &parts.headers, &existing));
+            let unstored_read = is_read
+                && existing.response.is_none()
+                && matches!(
+                    existing.status,
+                    ActionStatus::Succeed | ActionStatus::Failed
+                );
+            if !unstored_read {
+                return Ok(replay(&state, &parts.headers, &existing));
+            }
+            // A read whose answer was too large to keep: run it again.
+            recording = false;
         }
     }
 
     let headers = parts.headers.clone();
     let forward = Request::from_parts(parts, Body::from(bytes));
     let mut task = tokio::spawn(async move { next.run(forward).await });
+    if request_id.is_some() && !recording {
+        // A repeated read run again: its record is already finished, so no 202 here.
+        return task
+            .await
+            .map_err(|e| ApiError::internal(format!("operation task failed: {e}")));
+    }
 
     if !state.config.force_async {
         let budget = state
@@ -417,7 +442,7 @@ async fn track_inner(
                 Ok(response) => response,
                 Err(e) => ApiError::internal(format!("operation task failed: {e}")).into_response(),
             };
-            if request_id.is_none() {
+            if !recording {
                 // Nothing to record: the answer goes out as produced, streaming bodies included.
                 return Ok(response);
             }
@@ -435,7 +460,10 @@ async fn track_inner(
                     .map(str::to_string),
                 body: body.to_vec(),
             };
-            finish(&state, record.user_uid, record.id, &stored).await;
+            // A large read keeps its record (the id is taken, its status readable) but not
+            // its answer.
+            let keep = !(is_read && stored.body.len() > MAX_REPLAYED_READ);
+            finish(&state, record.user_uid, record.id, &stored, keep).await;
             return Ok(Response::from_parts(head, Body::from(body)));
         }
     }
@@ -460,7 +488,7 @@ async fn track_inner(
             }
         };
         if let Some(stored) = stored {
-            finish(&finisher_state, key.0, key.1, &stored).await;
+            finish(&finisher_state, key.0, key.1, &stored, true).await;
         }
         if let Ok(mut running) = finisher_state.running.lock() {
             running.remove(&key);

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use tallyman_store::{Role, TokenKind, TokenRecord, User};
 use uuid::Uuid;
 
+pub use crate::password_gate::{Busy, HashGate};
 pub use tallyman_app::credentials::{
     dummy_hash, hash_password, new_api_key, new_token, token_digest, verify_password,
 };

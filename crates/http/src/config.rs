@@ -29,6 +29,8 @@ pub struct HttpConfig {
     /// Day of the month from which reports still waiting for approval are finalized
     /// automatically.
     pub report_finalize_day: u32,
+    /// Connection limits and read timeouts of the listener.
+    pub server: crate::server::ServerLimits,
 }
 
 impl Default for HttpConfig {
@@ -46,6 +48,7 @@ impl Default for HttpConfig {
             max_page_size: 500,
             public_url: None,
             report_finalize_day: 3,
+            server: crate::server::ServerLimits::default(),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! (`{"errors":[{message,type,code,...}]}`), keeps client errors at their 4xx status and sends
 //! every server-side failure as HTTP 520 with an opaque message; the cause goes to the log only.
 
+use std::time::Duration;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -10,6 +12,18 @@ pub use crate::wire::{
     json_response, ErrorResponse, ErrorType, ResponseError, SERVER_FAILURE_MESSAGE,
     STATUS_SERVER_FAILURE,
 };
+
+/// The request body did not arrive within the server's body read timeout.
+#[derive(Debug)]
+pub struct BodyTimeout(pub Duration);
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "request body not received within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -88,6 +102,30 @@ impl ApiError {
             413,
             format!("The request body is larger than the {limit} bytes this server accepts."),
         )
+    }
+
+    /// A request body that could not be read: over `limit` (413), too slow (408), or cut
+    /// short or malformed on the wire, e.g. broken chunked encoding (400).
+    pub fn unreadable_body(error: &(dyn std::error::Error + 'static), limit: usize) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(e) = cause {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return Self::payload_too_large(limit);
+            }
+            if let Some(timeout) = e.downcast_ref::<BodyTimeout>() {
+                return Self::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorType::Transport,
+                    408,
+                    format!(
+                        "The request body did not arrive within {} seconds.",
+                        timeout.0.as_secs()
+                    ),
+                );
+            }
+            cause = e.source();
+        }
+        Self::bad_request("The request body could not be read: it is malformed or was cut short.")
     }
 
     pub fn too_many_requests(retry_after_secs: i64, message: impl Into<String>) -> Self {

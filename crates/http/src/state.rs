@@ -30,6 +30,8 @@ pub struct AppState {
     pub lists: Arc<crate::licensing::list::Lists>,
     /// Request metrics, exposed on the metrics listener.
     pub metrics: crate::metrics::Metrics,
+    /// Bounds concurrent password verification (see `password_gate::HashGate`).
+    pub hash_gate: Arc<crate::password_gate::HashGate>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             running: Arc::default(),
             lists: Arc::default(),
             metrics: crate::metrics::Metrics::default(),
+            hash_gate: Arc::new(crate::password_gate::HashGate::per_core()),
         })
     }
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tallyman_store::TokenKind;
 
-use crate::auth::{self, dummy_hash, token_digest, verify_password};
+use crate::auth::{self, dummy_hash, token_digest};
 use crate::error::{json_response, ApiError};
 use crate::AppState;
 
@@ -136,7 +136,7 @@ async fn read_form(
         let limit = state.config.body_limit;
         let bytes = axum::body::to_bytes(request.into_body(), limit)
             .await
-            .map_err(|_| TokenFailure::Api(ApiError::payload_too_large(limit)))?;
+            .map_err(|e| TokenFailure::Api(ApiError::unreadable_body(&e, limit)))?;
         for (k, v) in form_urlencoded::parse(&bytes) {
             if !v.is_empty() {
                 fields
@@ -266,15 +266,15 @@ async fn password_grant(
     let throttle_key = format!("{}|{}", username.to_lowercase(), address);
     let now = state.clock.now();
     let window = state.config.login_window;
-    let (failures, oldest) = state
+    // Reserve this attempt before checking the password: one atomic statement, so parallel
+    // attempts (on any node) are counted one by one and no burst gets past the limit.
+    let attempts = state
         .store
-        .login_failures(&throttle_key, now - window)
+        .reserve_login_attempt(&throttle_key, now, now - window)
         .await
         .map_err(ApiError::from)?;
-    if failures >= state.config.login_max_failures {
-        let retry_after = oldest
-            .map(|t| (t + window - now).num_seconds())
-            .unwrap_or(window.num_seconds());
+    if attempts.count > state.config.login_max_failures {
+        let retry_after = (attempts.window_start + window - now).num_seconds();
         tracing::warn!(user = username, %address, "login throttled after repeated failures");
         return Err(ApiError::too_many_requests(
             retry_after,
@@ -293,12 +293,23 @@ async fn password_grant(
         .as_ref()
         .map(|u| u.password_hash.as_str())
         .unwrap_or(dummy_hash());
-    let password_owned = password.to_string();
-    let hash_owned = hash.to_string();
-    let matches =
-        tokio::task::spawn_blocking(move || verify_password(&password_owned, &hash_owned))
-            .await
-            .map_err(ApiError::internal)?;
+    let matches = match state.hash_gate.verify(password, hash).await {
+        Ok(matches) => matches,
+        Err(auth::Busy) => {
+            // Not the caller's fault: give the attempt back.
+            state
+                .store
+                .release_login_attempt(&throttle_key)
+                .await
+                .map_err(ApiError::from)?;
+            tracing::warn!(user = username, %address, "login refused: password checks saturated");
+            return Err(ApiError::too_many_requests(
+                1,
+                "The server is busy checking other logins; try again in a moment.",
+            )
+            .into());
+        }
+    };
     match user {
         Some(user) if matches && user.enabled => {
             state
@@ -309,11 +320,6 @@ async fn password_grant(
             Ok(auth::issue_tokens(state, &user, read_only).await?)
         }
         _ => {
-            state
-                .store
-                .record_login_failure(&throttle_key, now, now - window)
-                .await
-                .map_err(ApiError::from)?;
             tracing::info!(user = username, %address, "failed login");
             Err(oauth(OAuth2ErrorCode::InvalidRequest, BAD_CREDENTIALS))
         }

@@ -87,23 +87,28 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a key; returns whether it existed.
     async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool>;
 
-    // --- failed logins ----------------------------------------------------------------------
+    // --- login throttle -----------------------------------------------------------------------
 
-    /// Records a failed login for `key` and returns the failures recorded since `since`.
-    async fn record_login_failure(
+    /// Reserves one login attempt for `key` atomically (one statement, so parallel attempts on
+    /// any node are counted one by one) and returns the attempts in the current window with
+    /// the window's start. A window that started at or before `since` is over: the count
+    /// restarts at 1 from `now`.
+    async fn reserve_login_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
-    ) -> StoreResult<u32>;
-    /// Failures for `key` since `since`, with the oldest of them.
-    async fn login_failures(
-        &self,
-        key: &str,
-        since: DateTime<Utc>,
-    ) -> StoreResult<(u32, Option<DateTime<Utc>>)>;
+    ) -> StoreResult<LoginAttempts>;
+    /// Gives back one reserved attempt of `key` (one that was never checked).
+    async fn release_login_attempt(&self, key: &str) -> StoreResult<()>;
+    /// Forgets the attempts of `key` (after a successful login).
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
+    /// Drops counters whose window started at or before `before`.
     async fn purge_login_failures(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// A cheap write that fails when the database cannot take writes (disk full, read-only
+    /// files), for `/health`.
+    async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()>;
 
     // --- async actions and idempotency records ----------------------------------------------
 
@@ -114,14 +119,15 @@ pub trait Store: Send + Sync + 'static {
         action: &ActionRecord,
         now: DateTime<Utc>,
     ) -> StoreResult<BeginAction>;
-    /// Stores the outcome of a running action. A record that is no longer running (cancelled)
-    /// keeps its status; returns whether the record was updated.
+    /// Stores the outcome of a running action; `response` is `None` when the answer is not
+    /// kept (a large read). A record that is no longer running (cancelled) keeps its status;
+    /// returns whether the record was updated.
     async fn finish_action(
         &self,
         user_uid: Uuid,
         id: Uuid,
         status: ActionStatus,
-        response: &StoredResponse,
+        response: Option<&StoredResponse>,
         finished_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool>;

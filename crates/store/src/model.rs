@@ -522,3 +522,11 @@ impl std::fmt::Debug for ApiKey {
             .finish_non_exhaustive()
     }
 }
+
+/// The login attempts of one (user name, address) in the current throttle window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginAttempts {
+    /// Attempts in this window, the one just reserved included.
+    pub count: u32,
+    pub window_start: DateTime<Utc>,
+}

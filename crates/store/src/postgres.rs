@@ -398,48 +398,46 @@ impl Store for PgStore {
             == 1)
     }
 
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
-    ) -> StoreResult<u32> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES ($1, $2)")
-            .bind(key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM login_failures WHERE key = $1 AND failed_at > $2",
-        )
-        .bind(key)
-        .bind(since)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
-    }
-
-    async fn login_failures(
-        &self,
-        key: &str,
-        since: DateTime<Utc>,
-    ) -> StoreResult<(u32, Option<DateTime<Utc>>)> {
+    ) -> StoreResult<LoginAttempts> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(failed_at) AS oldest FROM login_failures \
-             WHERE key = $1 AND failed_at > $2",
+            "INSERT INTO login_attempts (key, attempts, window_start) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+             attempts = CASE WHEN login_attempts.window_start <= $3 THEN 1 \
+                             ELSE login_attempts.attempts + 1 END, \
+             window_start = CASE WHEN login_attempts.window_start <= $3 \
+                                 THEN excluded.window_start \
+                                 ELSE login_attempts.window_start END \
+             RETURNING attempts::BIGINT AS attempts, window_start",
         )
         .bind(key)
+        .bind(now)
         .bind(since)
         .fetch_one(&self.pool)
         .await?;
-        let n: i64 = row.try_get("n")?;
-        Ok((u32::try_from(n).unwrap_or(u32::MAX), row.try_get("oldest")?))
+        let count: i64 = row.try_get("attempts")?;
+        Ok(LoginAttempts {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            window_start: row.try_get("window_start")?,
+        })
+    }
+
+    async fn release_login_attempt(&self, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE login_attempts SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0",
+        )
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+        sqlx::query("DELETE FROM login_attempts WHERE key = $1")
             .bind(key)
             .execute(&self.pool)
             .await?;
@@ -448,12 +446,23 @@ impl Store for PgStore {
 
     async fn purge_login_failures(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         Ok(
-            sqlx::query("DELETE FROM login_failures WHERE failed_at <= $1")
+            sqlx::query("DELETE FROM login_attempts WHERE window_start <= $1")
                 .bind(before)
                 .execute(&self.pool)
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO health_probe (id, probed_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn begin_action(
@@ -517,7 +526,7 @@ impl Store for PgStore {
         user_uid: Uuid,
         id: Uuid,
         status: ActionStatus,
-        response: &StoredResponse,
+        response: Option<&StoredResponse>,
         finished_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
@@ -527,9 +536,9 @@ impl Store for PgStore {
              WHERE user_uid = $7 AND id = $8 AND status = 'running'",
         )
         .bind(status.as_str())
-        .bind(i32::from(response.status))
-        .bind(&response.content_type)
-        .bind(&response.body)
+        .bind(response.map(|r| i32::from(r.status)))
+        .bind(response.and_then(|r| r.content_type.as_deref()))
+        .bind(response.map(|r| r.body.as_slice()))
         .bind(finished_at)
         .bind(expires_at)
         .bind(user_uid)

@@ -46,6 +46,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    let idle = outside_transaction(conn).await?;
+                    if !idle {
+                        tracing::warn!(
+                            "closing a database connection left inside a failed transaction"
+                        );
+                    }
+                    Ok(idle)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -64,6 +75,23 @@ impl SqliteStore {
             .await?;
         Ok(())
     }
+}
+
+/// Whether `conn` is outside any transaction (SQLite's autocommit mode).
+///
+/// A COMMIT that fails (disk full, I/O error) can leave SQLite's transaction open while sqlx
+/// believes it ended, or the reverse, after which sqlx's rollback of the next failure is a
+/// `ROLLBACK TO SAVEPOINT` that keeps the transaction open. Such a connection holds the write
+/// lock (every other connection then reports "database is locked") and would run later
+/// statements inside a transaction that never commits. The pool therefore closes any
+/// connection that comes back inside a transaction; closing rolls it back.
+async fn outside_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is locked for us and valid for the duration of the call, and
+    // sqlite3_get_autocommit only reads the connection's state.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    Ok(autocommit != 0)
 }
 
 fn org_from_row(row: &SqliteRow) -> StoreResult<Organization> {
@@ -372,52 +400,47 @@ impl Store for SqliteStore {
             == 1)
     }
 
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
-    ) -> StoreResult<u32> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES (?, ?)")
-            .bind(key)
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await?;
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM login_failures WHERE key = ? AND failed_at > ?",
-        )
-        .bind(key)
-        .bind(micros(since))
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
-    }
-
-    async fn login_failures(
-        &self,
-        key: &str,
-        since: DateTime<Utc>,
-    ) -> StoreResult<(u32, Option<DateTime<Utc>>)> {
+    ) -> StoreResult<LoginAttempts> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(failed_at) AS oldest FROM login_failures \
-             WHERE key = ? AND failed_at > ?",
+            "INSERT INTO login_attempts (key, attempts, window_start) VALUES (?, 1, ?) \
+             ON CONFLICT (key) DO UPDATE SET \
+             attempts = CASE WHEN login_attempts.window_start <= ? THEN 1 \
+                             ELSE login_attempts.attempts + 1 END, \
+             window_start = CASE WHEN login_attempts.window_start <= ? \
+                                 THEN excluded.window_start \
+                                 ELSE login_attempts.window_start END \
+             RETURNING attempts, window_start",
         )
         .bind(key)
+        .bind(micros(now))
+        .bind(micros(since))
         .bind(micros(since))
         .fetch_one(&self.pool)
         .await?;
-        let n: i64 = row.try_get("n")?;
-        let oldest: Option<i64> = row.try_get("oldest")?;
-        Ok((
-            u32::try_from(n).unwrap_or(u32::MAX),
-            oldest.map(from_micros).transpose()?,
-        ))
+        let count: i64 = row.try_get("attempts")?;
+        Ok(LoginAttempts {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            window_start: from_micros(row.try_get("window_start")?)?,
+        })
+    }
+
+    async fn release_login_attempt(&self, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE login_attempts SET attempts = attempts - 1 WHERE key = ? AND attempts > 0",
+        )
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_failures WHERE key = ?")
+        sqlx::query("DELETE FROM login_attempts WHERE key = ?")
             .bind(key)
             .execute(&self.pool)
             .await?;
@@ -426,12 +449,23 @@ impl Store for SqliteStore {
 
     async fn purge_login_failures(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         Ok(
-            sqlx::query("DELETE FROM login_failures WHERE failed_at <= ?")
+            sqlx::query("DELETE FROM login_attempts WHERE window_start <= ?")
                 .bind(micros(before))
                 .execute(&self.pool)
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn probe_write(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO health_probe (id, probed_at) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+        )
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn begin_action(
@@ -494,7 +528,7 @@ impl Store for SqliteStore {
         user_uid: Uuid,
         id: Uuid,
         status: ActionStatus,
-        response: &StoredResponse,
+        response: Option<&StoredResponse>,
         finished_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
@@ -504,9 +538,9 @@ impl Store for SqliteStore {
              WHERE user_uid = ? AND id = ? AND status = 'running'",
         )
         .bind(status.as_str())
-        .bind(i64::from(response.status))
-        .bind(&response.content_type)
-        .bind(&response.body)
+        .bind(response.map(|r| i64::from(r.status)))
+        .bind(response.and_then(|r| r.content_type.as_deref()))
+        .bind(response.map(|r| r.body.as_slice()))
         .bind(micros(finished_at))
         .bind(micros(expires_at))
         .bind(user_uid.to_string())

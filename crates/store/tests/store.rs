@@ -200,36 +200,85 @@ async fn tokens_are_found_by_digest_revoked_and_purged() {
 }
 
 #[tokio::test]
-async fn login_failures_count_within_the_window() {
+async fn login_attempts_are_reserved_within_the_window() {
     for backend in backends() {
         let db = TestDatabase::create(backend).await;
         let store = fresh(&db).await;
         let t = now();
-        let since = t - Duration::minutes(15);
+        let window = Duration::minutes(15);
+        let early = t - Duration::hours(1);
+        let first = store
+            .reserve_login_attempt("k", early, early - window)
+            .await
+            .unwrap();
+        assert_eq!((first.count, first.window_start), (1, early), "{backend:?}");
+        // That window is over by `t`: the count restarts.
+        let a = store
+            .reserve_login_attempt("k", t, t - window)
+            .await
+            .unwrap();
+        assert_eq!((a.count, a.window_start), (1, t), "{backend:?}");
+        let later = t + Duration::seconds(5);
+        let b = store
+            .reserve_login_attempt("k", later, later - window)
+            .await
+            .unwrap();
+        assert_eq!((b.count, b.window_start), (2, t), "{backend:?}");
         assert_eq!(
             store
-                .record_login_failure("k", t - Duration::hours(1), since)
+                .reserve_login_attempt("other", t, t - window)
                 .await
-                .unwrap(),
-            0
-        );
-        assert_eq!(store.record_login_failure("k", t, since).await.unwrap(), 1);
-        assert_eq!(store.record_login_failure("k", t, since).await.unwrap(), 2);
-        assert_eq!(
-            store.record_login_failure("other", t, since).await.unwrap(),
+                .unwrap()
+                .count,
             1
         );
-        let (n, oldest) = store.login_failures("k", since).await.unwrap();
-        assert_eq!((n, oldest), (2, Some(t)), "{backend:?}");
         store.clear_login_failures("k").await.unwrap();
-        assert_eq!(store.login_failures("k", since).await.unwrap().0, 0);
+        assert_eq!(
+            store
+                .reserve_login_attempt("k", later, later - window)
+                .await
+                .unwrap()
+                .count,
+            1
+        );
         assert_eq!(
             store
                 .purge_login_failures(t + Duration::seconds(1))
                 .await
                 .unwrap(),
-            1
+            1,
+            "only the counter of `other` started by then"
         );
+    }
+}
+
+#[tokio::test]
+async fn parallel_login_attempts_are_counted_one_by_one() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let t = now();
+        let since = t - Duration::minutes(15);
+        let attempts = (0..40).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.reserve_login_attempt("k", t, since).await })
+        });
+        let mut counts: Vec<u32> = Vec::new();
+        for a in attempts {
+            counts.push(a.await.unwrap().unwrap().count);
+        }
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=40).collect::<Vec<u32>>(), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_write_probe_succeeds_on_a_healthy_store() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        store.probe_write(now()).await.unwrap();
+        store.probe_write(now()).await.unwrap();
     }
 }
 
@@ -279,7 +328,7 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
                 user_a,
                 id,
                 ActionStatus::Succeed,
-                &response,
+                Some(&response),
                 done_at,
                 expires
             )
@@ -291,7 +340,7 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
                 user_a,
                 id,
                 ActionStatus::Failed,
-                &response,
+                Some(&response),
                 done_at,
                 expires
             )
@@ -312,7 +361,7 @@ async fn actions_are_recorded_once_finished_cancelled_and_expire() {
                 user_b,
                 id,
                 ActionStatus::Succeed,
-                &response,
+                Some(&response),
                 done_at,
                 expires
             )
@@ -637,6 +686,45 @@ async fn approved_reports_never_change() {
         store.set_report_auto_approve(owner, true).await.unwrap();
         assert_eq!(store.report_auto_approve(owner).await.unwrap(), Some(true));
     }
+}
+
+/// A connection that goes back to the pool inside a transaction (what a COMMIT failing on a
+/// full disk leaves behind) is closed, not reused: otherwise it keeps the write lock, other
+/// connections report "database is locked", and its later writes never commit.
+#[tokio::test]
+async fn a_connection_left_inside_a_transaction_is_not_reused() {
+    use sqlx::Row;
+    let db = TestDatabase::create(testing::Backend::Sqlite).await;
+    let store = SqliteStore::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    {
+        let mut conn = store.pool().acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO health_probe (id, probed_at) VALUES (7, 7)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        // Dropped without COMMIT or ROLLBACK, holding the write lock.
+    }
+    let t = now();
+    tokio::time::timeout(std::time::Duration::from_secs(5), store.probe_write(t))
+        .await
+        .expect("a write waited for a lock held by a leaked transaction")
+        .unwrap();
+    // Another process sees the probe committed, and nothing of the abandoned transaction.
+    let other = SqliteStore::connect(&db.url).await.unwrap();
+    let rows = sqlx::query("SELECT id, probed_at FROM health_probe ORDER BY id")
+        .fetch_all(other.pool())
+        .await
+        .unwrap();
+    let seen: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get("id"), r.get("probed_at")))
+        .collect();
+    assert_eq!(seen, vec![(1, t.timestamp_micros())]);
 }
 
 #[tokio::test]

@@ -65,6 +65,15 @@ pub struct ServeArgs {
     /// Address of a separate listener serving Prometheus metrics at /metrics (off by default).
     #[arg(long, env = "TALLYMAN_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Seconds a client has to send a request head (also how long an idle connection stays open).
+    #[arg(long, env = "TALLYMAN_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request body after its head (408 otherwise).
+    #[arg(long, env = "TALLYMAN_BODY_READ_TIMEOUT_SECS")]
+    pub body_read_timeout_secs: Option<u64>,
+    /// Connections served at once; further ones wait in the listen backlog.
+    #[arg(long, env = "TALLYMAN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 /// The config file. Every key is optional.
@@ -87,6 +96,9 @@ pub struct FileConfig {
     pub trusted_keys: Option<Vec<PathBuf>>,
     pub portal_url: Option<String>,
     pub metrics_listen: Option<String>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
 }
 
 impl FileConfig {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use chrono::{Duration, Utc};
 use clap::{Parser, Subcommand};
+use tallyman_http::server::ServerLimits;
 use tallyman_http::{AppState, HttpConfig, SystemClock};
 use tallyman_store::{OrganizationType, Role, Store, User};
 use uuid::Uuid;
@@ -523,8 +524,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .login_window_secs
             .map(Duration::seconds)
             .unwrap_or(defaults.login_window),
+        server: ServerLimits {
+            header_read_timeout: args
+                .header_read_timeout_secs
+                .or(file.header_read_timeout_secs)
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(defaults.server.header_read_timeout),
+            body_read_timeout: args
+                .body_read_timeout_secs
+                .or(file.body_read_timeout_secs)
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(defaults.server.body_read_timeout),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(defaults.server.max_connections),
+        },
         ..defaults
     };
+    if config.server.header_read_timeout.is_zero() || config.server.body_read_timeout.is_zero() {
+        anyhow::bail!("read timeouts must be at least one second");
+    }
     if config.force_async {
         tracing::warn!("force-async is on: every async-capable operation answers 202");
     }

@@ -402,3 +402,80 @@ async fn a_repeated_request_id_replays_the_first_answer_once() {
         app.stop().await;
     }
 }
+
+/// Large reads with fresh X-Request-ids keep their records but not their answers, so they do
+/// not grow the database; a repeat runs the read again and gives the same answer.
+#[tokio::test]
+async fn large_read_answers_are_not_kept_for_replay() {
+    for backend in backends() {
+        let executions = Arc::new(AtomicUsize::new(0));
+        let counted = executions.clone();
+        let app = TestApp::spawn_with(backend, HttpConfig::default(), move |state: &AppState| {
+            Router::new().route(
+                "/big",
+                tracked(
+                    state,
+                    "GetBig",
+                    get(move || {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        async { axum::Json(json!({"data": "x".repeat(200_000)})) }
+                    }),
+                ),
+            )
+        })
+        .await;
+        let token = app.admin_token().await;
+        let admin = app.store.user_by_name("admin").await.unwrap().unwrap();
+        let id = Uuid::new_v4();
+        let send = || {
+            app.http
+                .get(app.url("/big"))
+                .bearer_auth(&token)
+                .header("X-Request-id", id.to_string())
+                .send()
+        };
+        let first = send().await.unwrap();
+        assert_eq!(first.status(), 200);
+        let first = first.bytes().await.unwrap();
+        let record = app
+            .store
+            .action(admin.uid, id, chrono::Utc::now())
+            .await
+            .unwrap()
+            .expect("the read is still an action");
+        assert_eq!(record.status, tallyman_store::ActionStatus::Succeed);
+        assert!(
+            record.response.is_none(),
+            "{backend:?}: the answer was kept"
+        );
+
+        let again = send().await.unwrap();
+        assert_eq!(again.status(), 200);
+        assert_eq!(again.bytes().await.unwrap(), first);
+        assert_eq!(
+            executions.load(Ordering::SeqCst),
+            2,
+            "the repeat runs again"
+        );
+
+        // A small read keeps its answer and replays it without running again.
+        let small = Uuid::new_v4();
+        let r = app
+            .http
+            .get(app.url("/about"))
+            .bearer_auth(&token)
+            .header("X-Request-id", small.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let kept = app
+            .store
+            .action(admin.uid, small, chrono::Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(kept.response.is_some());
+        app.stop().await;
+    }
+}

@@ -424,3 +424,82 @@ async fn api_keys_authenticate_like_tokens_and_can_be_read_only_or_deleted() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn parallel_failed_logins_cannot_get_past_the_throttle() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let attempts = (0..60).map(|_| {
+            let http = app.http.clone();
+            let url = app.url("/token");
+            tokio::spawn(async move {
+                http.post(url)
+                    .form(&[
+                        ("grant_type", "password"),
+                        ("username", "admin"),
+                        ("password", "wrong"),
+                    ])
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        });
+        let mut statuses = Vec::new();
+        for a in attempts {
+            statuses.push(a.await.unwrap().unwrap());
+        }
+        let checked = statuses.iter().filter(|&&s| s == 400).count();
+        let refused = statuses.iter().filter(|&&s| s == 429).count();
+        assert_eq!(checked + refused, 60, "{statuses:?}");
+        assert!(
+            checked <= 5,
+            "{checked} passwords checked in one burst: {backend:?}"
+        );
+        // The burst used up the window: the right password is refused too.
+        let r = app
+            .http
+            .post(app.url("/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let e = error_item(r, 429).await;
+        assert!(e["retryAfter"].as_i64().unwrap() > 0);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_count() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        for _ in 0..4 {
+            token_error(
+                &app,
+                &[
+                    ("grant_type", "password"),
+                    ("username", "admin"),
+                    ("password", "wrong"),
+                ],
+            )
+            .await;
+        }
+        app.login("admin", ADMIN_PASSWORD).await;
+        for _ in 0..5 {
+            token_error(
+                &app,
+                &[
+                    ("grant_type", "password"),
+                    ("username", "admin"),
+                    ("password", "wrong"),
+                ],
+            )
+            .await;
+        }
+        app.stop().await;
+    }
+}

@@ -6,6 +6,7 @@ mod async_actions;
 mod auth;
 mod common;
 mod envelope;
+mod hardening;
 mod licensing;
 mod list_index;
 mod multinode;
