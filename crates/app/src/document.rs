@@ -9,7 +9,7 @@ use tallyman_domain::install::{check_install, InstallTarget};
 use tallyman_domain::license::{LicenseTerms, SectionType, UnitType};
 use tallyman_domain::product::Product;
 use tallyman_license::LicenseClaims;
-use tallyman_store::{LicenseSlot, ManagedServer, TargetKind};
+use tallyman_store::{LicenseSlot, LicenseSlotText, ManagedServer, TargetKind};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
@@ -58,6 +58,13 @@ pub struct SlotDocument {
 }
 
 impl SlotDocument {
+    /// Parses a slot read as text (bulk reads), straight into the document.
+    pub fn from_text(slot: &LicenseSlotText) -> AppResult<Self> {
+        serde_json::from_str(&slot.document).map_err(|e| {
+            AppError::Internal(format!("corrupt license slot {}: {e}", slot.target_uid))
+        })
+    }
+
     /// Parses a stored slot, consuming it (no copy of the document is made).
     pub fn from_stored(slot: LicenseSlot) -> AppResult<Self> {
         let target = slot.target_uid;

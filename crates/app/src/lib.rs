@@ -35,7 +35,7 @@ pub use document::{InstalledFile, LastUpdate, ServerReport, SlotDocument, CONSOL
 pub use error::{AppError, AppResult};
 pub use portal::{LicensePortal, PortalFailure};
 pub use tallyman_domain::{Clock, ManualClock, Month, SystemClock};
-pub use target::Target;
+pub use target::{StoredTarget, Target};
 pub use tenancy::Scope;
 
 /// The application: storage, time, trusted issuers, the license portal and the per-node caches

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tallyman_domain::license::LicenseTerms;
 use tallyman_domain::product::Product;
 use tallyman_domain::status::{evaluate, Evaluation, ServerState};
-use tallyman_store::{LicenseSlot, ManagedServer, TargetKind};
+use tallyman_store::{LicenseSlot, LicenseSlotText, ManagedServer, TargetKind};
 use uuid::Uuid;
 
 use crate::document::{ServerReport, SlotDocument, CONSOLE_TARGET};
@@ -146,6 +146,28 @@ impl Target {
     }
 }
 
+/// A managed server and its license slot as read from the store, before parsing.
+pub struct StoredTarget {
+    pub server: ManagedServer,
+    pub slot: Option<LicenseSlotText>,
+}
+
+impl StoredTarget {
+    pub fn parse(self) -> AppResult<Target> {
+        let (revision, doc) = match &self.slot {
+            Some(slot) => (Some(slot.revision), SlotDocument::from_text(slot)?),
+            None => (None, SlotDocument::default()),
+        };
+        Ok(Target::new(
+            self.server.kind,
+            self.server.uid,
+            Some(self.server),
+            revision,
+            Arc::new(doc),
+        ))
+    }
+}
+
 /// Parsed documents kept per node at most.
 const DOC_CACHE_ENTRIES: usize = 8192;
 
@@ -246,30 +268,31 @@ impl App {
     /// The targets of servers already in hand, with their license slots read in one query.
     /// Their documents are parsed, not cached.
     pub async fn targets_for(&self, servers: Vec<ManagedServer>) -> AppResult<Vec<Target>> {
+        self.read_targets(servers)
+            .await?
+            .into_iter()
+            .map(StoredTarget::parse)
+            .collect()
+    }
+
+    /// The servers with their license slots as stored, read in one query and not yet parsed,
+    /// so a caller can parse them where it likes (bulk loads parse on every core).
+    pub async fn read_targets(&self, servers: Vec<ManagedServer>) -> AppResult<Vec<StoredTarget>> {
         let wanted: Vec<Uuid> = servers.iter().map(|s| s.uid).collect();
-        let mut slots: HashMap<Uuid, LicenseSlot> = self
+        let mut slots: HashMap<Uuid, LicenseSlotText> = self
             .store
             .license_slots_by_uid(&wanted)
             .await?
             .into_iter()
             .map(|s| (s.target_uid, s))
             .collect();
-        servers
+        Ok(servers
             .into_iter()
-            .map(|server| {
-                let (revision, doc) = match slots.remove(&server.uid) {
-                    Some(slot) => (Some(slot.revision), SlotDocument::from_stored(slot)?),
-                    None => (None, SlotDocument::default()),
-                };
-                Ok(Target::new(
-                    server.kind,
-                    server.uid,
-                    Some(server),
-                    revision,
-                    Arc::new(doc),
-                ))
+            .map(|server| StoredTarget {
+                slot: slots.remove(&server.uid),
+                server,
             })
-            .collect()
+            .collect())
     }
 
     /// The parsed document of a slot, from the per-node cache when the revision matches.

@@ -244,18 +244,11 @@ impl App {
         if missing.is_empty() {
             return Ok(out);
         }
-        let slots = if missing.len() > 64 {
-            self.store.license_slots(kind).await?
-        } else {
-            self.store.license_slots_by_uid(&missing).await?
-        };
+        let slots = self.store.license_slots_by_uid(&missing).await?;
         let mut cache = self.edition_cache.write().map_err(AppError::internal)?;
         for slot in slots {
             let (uid, revision) = (slot.target_uid, slot.revision);
-            if out.contains_key(&uid) {
-                continue;
-            }
-            let edition = LicenseEdition::of(&SlotDocument::from_stored(slot)?);
+            let edition = LicenseEdition::of(&SlotDocument::from_text(&slot)?);
             if let Some(e) = &edition {
                 out.insert(uid, e.clone());
             }

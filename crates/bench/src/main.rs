@@ -29,6 +29,10 @@ use tallyman_store::{
 };
 use uuid::Uuid;
 
+/// The same allocator as the `tallyman` binary, so the server under test behaves as deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Load and scale benchmarks for Tallyman")]
 struct Cli {
@@ -546,6 +550,14 @@ async fn hello_server() -> anyhow::Result<()> {
 
 /// The real server over an existing database, as `tallyman serve` runs it.
 async fn api_server(run: Run, trusted_key: std::path::PathBuf) -> anyhow::Result<()> {
+    // Events of the list builds and anything worse than info go to standard error.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG")
+                .unwrap_or_else(|_| "warn,tallyman_http::licensing=info".into()),
+        ))
+        .with_writer(std::io::stderr)
+        .init();
     let mut trust = TrustStore::new();
     trust.add(tallyman_license::IssuerPublicKey::read_file(&trusted_key)?);
     let state = AppState::new(

@@ -21,6 +21,11 @@ pub struct Select<R> {
 }
 
 impl<R> Select<R> {
+    /// Whether the whole resource is returned (no `select` given).
+    pub fn is_whole(&self) -> bool {
+        self.select.is_none()
+    }
+
     pub fn project(&self, value: Value) -> Value {
         match &self.select {
             Some(s) => s.project(&value),

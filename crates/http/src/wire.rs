@@ -183,18 +183,23 @@ pub struct ErrorResponse {
     pub errors: Vec<ResponseError>,
 }
 
+/// A JSON body already serialized, with the VSPC content type.
+pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
 /// Renders any JSON value with the VSPC content type.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            )],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => json_bytes(status, bytes),
         Err(e) => {
             tracing::error!(error = %e, "cannot serialize a response");
             (

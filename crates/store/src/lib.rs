@@ -189,8 +189,8 @@ pub trait Store: Send + Sync + 'static {
     // --- installed licenses -----------------------------------------------------------------
 
     async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>>;
-    /// The slots of the targets among `uids` that have one.
-    async fn license_slots_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<LicenseSlot>>;
+    /// The slots of the targets among `uids` that have one, documents as JSON text.
+    async fn license_slots_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<LicenseSlotText>>;
     /// Every slot of one kind.
     async fn license_slots(&self, kind: TargetKind) -> StoreResult<Vec<LicenseSlot>>;
     /// (target, revision, updated at) of every slot of one kind, without the documents.

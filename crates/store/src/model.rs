@@ -327,6 +327,17 @@ impl TargetKind {
     }
 }
 
+/// A license slot with its document as stored JSON text, for callers that parse it straight
+/// into their own types (bulk reads skip building a JSON tree first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseSlotText {
+    pub target_uid: Uuid,
+    pub kind: TargetKind,
+    pub document: String,
+    pub revision: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// The answer of [`crate::Store::inventory_changes`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InventoryChanges {

@@ -787,14 +787,27 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn license_slots_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<LicenseSlot>> {
-        sqlx::query("SELECT * FROM license_slots WHERE target_uid = ANY($1)")
-            .bind(uids)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(slot_from_row)
-            .collect()
+    async fn license_slots_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<LicenseSlotText>> {
+        sqlx::query(
+            "SELECT target_uid, kind, document::text AS document, revision, updated_at \
+             FROM license_slots WHERE target_uid = ANY($1)",
+        )
+        .bind(uids)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            Ok(LicenseSlotText {
+                target_uid: row.try_get("target_uid")?,
+                kind: TargetKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("slot kind {kind:?}")))?,
+                document: row.try_get("document")?,
+                revision: row.try_get("revision")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .collect()
     }
 
     async fn license_slot(&self, target_uid: Uuid) -> StoreResult<Option<LicenseSlot>> {

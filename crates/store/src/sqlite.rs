@@ -19,7 +19,13 @@ use crate::*;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes: one connection, so this process's writers queue in order for SQLite's single
+    /// write lock instead of colliding on it and backing off (which turns into long tail
+    /// latencies under concurrent writes). Other processes (the CLI) still meet the busy
+    /// timeout.
+    writer: SqlitePool,
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -44,8 +50,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        let pool = Self::pool_options(8).connect_with(options.clone()).await?;
+        let writer = Self::pool_options(1).connect_with(options).await?;
+        Ok(Self { pool, writer })
+    }
+
+    fn pool_options(connections: u32) -> SqlitePoolOptions {
+        SqlitePoolOptions::new()
+            .max_connections(connections)
             .after_release(|conn, _| {
                 Box::pin(async move {
                     let idle = outside_transaction(conn).await?;
@@ -57,9 +69,6 @@ impl SqliteStore {
                     Ok(idle)
                 })
             })
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool })
     }
 
     /// The pool, for tests and maintenance commands.
@@ -71,7 +80,7 @@ impl SqliteStore {
     pub async fn backup_to(&self, path: &str) -> StoreResult<()> {
         sqlx::query("VACUUM INTO ?")
             .bind(path)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -181,7 +190,7 @@ impl Store for SqliteStore {
         // migration transaction rolls back. Its next attempt finds the winner's work applied.
         let mut attempt = 0;
         loop {
-            match MIGRATOR.run(&self.pool).await {
+            match MIGRATOR.run(&self.writer).await {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt < 4 => {
                     attempt += 1;
@@ -200,7 +209,7 @@ impl Store for SqliteStore {
         )
         .bind(Uuid::new_v4().to_string())
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         let row = sqlx::query("SELECT uid, created_at FROM installation WHERE id = 1")
             .fetch_one(&self.pool)
@@ -221,7 +230,7 @@ impl Store for SqliteStore {
         .bind(org.kind.as_str())
         .bind(org.parent_uid.map(|u| u.to_string()))
         .bind(micros(org.created_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         map_insert(result, "organization")
     }
@@ -267,7 +276,7 @@ impl Store for SqliteStore {
         .bind(&user.password_hash)
         .bind(user.enabled)
         .bind(micros(user.created_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         map_insert(result, "user")
     }
@@ -305,7 +314,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("UPDATE users SET password_hash = ? WHERE uid = ?")
             .bind(password_hash)
             .bind(uid_.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("user {uid_}")));
@@ -324,7 +333,7 @@ impl Store for SqliteStore {
         .bind(token.read_only)
         .bind(micros(token.issued_at))
         .bind(micros(token.expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         map_insert(result, "token")
     }
@@ -342,7 +351,7 @@ impl Store for SqliteStore {
     async fn revoke_user_tokens(&self, user_uid: Uuid) -> StoreResult<u64> {
         Ok(sqlx::query("DELETE FROM tokens WHERE user_uid = ?")
             .bind(user_uid.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }
@@ -350,7 +359,7 @@ impl Store for SqliteStore {
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         Ok(sqlx::query("DELETE FROM tokens WHERE expires_at <= ?")
             .bind(micros(now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }
@@ -366,7 +375,7 @@ impl Store for SqliteStore {
         .bind(&key.description)
         .bind(key.read_only)
         .bind(micros(key.created_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         map_insert(result, "API key")
     }
@@ -394,7 +403,7 @@ impl Store for SqliteStore {
     async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool> {
         Ok(sqlx::query("DELETE FROM api_keys WHERE id = ?")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected()
             == 1)
@@ -420,7 +429,7 @@ impl Store for SqliteStore {
         .bind(micros(now))
         .bind(micros(since))
         .bind(micros(since))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         let count: i64 = row.try_get("attempts")?;
         Ok(LoginAttempts {
@@ -434,7 +443,7 @@ impl Store for SqliteStore {
             "UPDATE login_attempts SET attempts = attempts - 1 WHERE key = ? AND attempts > 0",
         )
         .bind(key)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -442,7 +451,7 @@ impl Store for SqliteStore {
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_attempts WHERE key = ?")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -451,7 +460,7 @@ impl Store for SqliteStore {
         Ok(
             sqlx::query("DELETE FROM login_attempts WHERE window_start <= ?")
                 .bind(micros(before))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected(),
         )
@@ -463,7 +472,7 @@ impl Store for SqliteStore {
              ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
         )
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -473,7 +482,7 @@ impl Store for SqliteStore {
         action: &ActionRecord,
         now: DateTime<Utc>,
     ) -> StoreResult<BeginAction> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let user = action.user_uid.to_string();
         let id = action.id.to_string();
         sqlx::query("DELETE FROM async_actions WHERE user_uid = ? AND id = ? AND expires_at <= ?")
@@ -545,7 +554,7 @@ impl Store for SqliteStore {
         .bind(micros(expires_at))
         .bind(user_uid.to_string())
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -600,7 +609,7 @@ impl Store for SqliteStore {
         .bind(user_uid.to_string())
         .bind(id.to_string())
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -612,7 +621,7 @@ impl Store for SqliteStore {
         )
         .bind(user_uid.to_string())
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -632,7 +641,7 @@ impl Store for SqliteStore {
         .bind(query_parameters.to_string())
         .bind(user_uid.to_string())
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -641,7 +650,7 @@ impl Store for SqliteStore {
         Ok(
             sqlx::query("DELETE FROM async_actions WHERE expires_at <= ?")
                 .bind(micros(now))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected(),
         )
@@ -651,7 +660,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_servers(&self, servers: &[ManagedServer]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for server in servers {
             let result = sqlx::query(
                 "INSERT INTO managed_servers (uid, kind, name, organization_uid, agent_uid, \
@@ -708,7 +717,7 @@ impl Store for SqliteStore {
         reported: &serde_json::Value,
         seen_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done =
             sqlx::query("UPDATE managed_servers SET reported = ?, last_seen_at = ? WHERE uid = ?")
                 .bind(reported.to_string())
@@ -778,7 +787,7 @@ impl Store for SqliteStore {
              (SELECT generation FROM inventory_generation WHERE id = 1) - ?",
         )
         .bind(keep)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected())
     }
@@ -797,7 +806,7 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    async fn license_slots_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<LicenseSlot>> {
+    async fn license_slots_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<LicenseSlotText>> {
         let list = json_uid_list(uids);
         sqlx::query(
             "SELECT * FROM license_slots WHERE target_uid IN (SELECT value FROM json_each(?))",
@@ -806,7 +815,17 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(slot_from_row)
+        .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            Ok(LicenseSlotText {
+                target_uid: uid(row.try_get("target_uid")?)?,
+                kind: TargetKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("slot kind {kind:?}")))?,
+                document: row.try_get("document")?,
+                revision: row.try_get("revision")?,
+                updated_at: from_micros(row.try_get("updated_at")?)?,
+            })
+        })
         .collect()
     }
 
@@ -851,7 +870,7 @@ impl Store for SqliteStore {
         expected_revision: Option<i64>,
         event: &LicenseEvent,
     ) -> StoreResult<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let document = slot.document.to_string();
         let target = slot.target_uid.to_string();
         let (written, revision) = match expected_revision {
@@ -934,7 +953,7 @@ impl Store for SqliteStore {
         .bind(token.organization_uid.to_string())
         .bind(micros(token.created_at))
         .bind(micros(token.expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         map_insert(result, "enrollment token")
     }
@@ -966,7 +985,7 @@ impl Store for SqliteStore {
         .bind(&agent.token_digest)
         .bind(micros(agent.created_at))
         .bind(agent.last_seen_at.map(micros))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         map_insert(result, "agent")
     }
@@ -985,7 +1004,7 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE agents SET last_seen_at = ? WHERE uid = ?")
             .bind(micros(seen_at))
             .bind(uid_.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -993,7 +1012,7 @@ impl Store for SqliteStore {
     async fn insert_usage_samples(&self, samples: &[UsageSample]) -> StoreResult<u64> {
         // Writing first takes the write lock at once (SQLite) and lets the unique key settle
         // races between identical resends (both backends); only a refused row is read back.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let mut inserted = 0;
         for s in samples {
             let n = sqlx::query(
@@ -1109,13 +1128,13 @@ impl Store for SqliteStore {
         .bind(&row.edition)
         .bind(&row.workload_type)
         .bind(row.weight)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     async fn seed_weights(&self, rows: &[WeightRow]) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let mut n = 0;
         for row in rows {
             n += sqlx::query(
@@ -1138,7 +1157,7 @@ impl Store for SqliteStore {
         sqlx::query("INSERT INTO report_ids (owner_uid, month) VALUES (?, ?) ON CONFLICT (owner_uid, month) DO NOTHING")
             .bind(owner_uid.to_string())
             .bind(month)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(
             sqlx::query_scalar("SELECT id FROM report_ids WHERE owner_uid = ? AND month = ?")
@@ -1150,7 +1169,7 @@ impl Store for SqliteStore {
     }
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Replace an unapproved report, else create one, else it is approved. Writing first
         // takes SQLite's write lock at once, so concurrent generations queue instead of failing.
         let replaced = sqlx::query(
@@ -1248,7 +1267,7 @@ impl Store for SqliteStore {
         .bind(approved_at)
         .bind(id)
         .bind(from.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1273,7 +1292,7 @@ impl Store for SqliteStore {
         )
         .bind(owner_uid.to_string())
         .bind(auto_approve)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -1295,7 +1314,7 @@ impl Store for SqliteStore {
         .bind(holder)
         .bind(micros(until))
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -21,12 +21,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::RwLock;
 
-use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use tallyman_app::{App, Scope, Target};
+use tallyman_app::{App, Scope, StoredTarget, Target};
 use tallyman_query::index::{Index, RowId};
 use tallyman_query::{CollectionQuery, Schema};
 use tallyman_store::TargetKind;
@@ -37,6 +36,7 @@ use super::resources::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::query::Resource;
+use crate::wire::json_bytes;
 
 /// When more targets than this changed since a list was current, it is rebuilt rather than
 /// patched row by row.
@@ -116,22 +116,31 @@ struct Rendered {
     valid_until: DateTime<Utc>,
 }
 
-/// Renders `targets` on every core (rendering a whole fleet is CPU work).
-fn render_all(targets: Vec<Target>, now: DateTime<Utc>) -> ApiResult<Vec<Rendered>> {
+/// Parses and renders stored targets on every core (a whole fleet is CPU work).
+fn render_all(stored: Vec<StoredTarget>, now: DateTime<Utc>) -> ApiResult<Vec<Rendered>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = targets.len().div_ceil(threads).max(1);
+    let chunk = stored.len().div_ceil(threads).max(1);
+    let mut parts: Vec<Vec<StoredTarget>> = Vec::new();
+    let mut stored = stored.into_iter().peekable();
+    while stored.peek().is_some() {
+        parts.push(stored.by_ref().take(chunk).collect());
+    }
     std::thread::scope(|scope| {
-        let workers: Vec<_> = targets
-            .chunks(chunk)
+        let workers: Vec<_> = parts
+            .into_iter()
             .map(|part| {
-                scope.spawn(move || part.iter().map(|t| render(t, now)).collect::<Vec<_>>())
+                scope.spawn(move || {
+                    part.into_iter()
+                        .map(|s| s.parse().map(|t| render(&t, now)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
             })
             .collect();
-        let mut out = Vec::with_capacity(targets.len());
+        let mut out = Vec::new();
         for worker in workers {
             let part = worker
                 .join()
-                .map_err(|_| ApiError::internal("rendering a license list panicked"))?;
+                .map_err(|_| ApiError::internal("rendering a license list panicked"))??;
             out.extend(part);
         }
         Ok(out)
@@ -309,21 +318,56 @@ impl KindList {
     /// parsed and rendered a slice at a time, so a whole fleet's documents are never in
     /// memory together.
     async fn rebuild(&self, app: &App) -> ApiResult<()> {
+        let started = std::time::Instant::now();
         let generation = app.store.inventory_generation().await?;
         let now = app.clock.now();
         let servers = app.store.servers(Some(self.kind)).await?;
+        let read_servers = started.elapsed();
+        let (mut loading, mut rendering, mut indexing) = (
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+        );
         let mut view = View::new(self.kind);
         let mut servers = servers.into_iter().peekable();
-        while servers.peek().is_some() {
-            let slice: Vec<_> = servers.by_ref().take(REBUILD_SLICE).collect();
-            let targets = app.targets_for(slice).await?;
-            let rendered = tokio::task::spawn_blocking(move || render_all(targets, now))
-                .await
-                .map_err(ApiError::internal)??;
-            for r in rendered {
-                view.put(r)?;
+        // A pipeline: while one slice is parsed and rendered on the blocking pool, the next
+        // is read from the store and the previous one goes into the index.
+        let mut in_flight: Option<tokio::task::JoinHandle<ApiResult<Vec<Rendered>>>> = None;
+        loop {
+            let next = if servers.peek().is_some() {
+                let slice: Vec<_> = servers.by_ref().take(REBUILD_SLICE).collect();
+                let t = std::time::Instant::now();
+                let stored = app.read_targets(slice).await?;
+                loading += t.elapsed();
+                Some(tokio::task::spawn_blocking(move || render_all(stored, now)))
+            } else {
+                None
+            };
+            if let Some(job) = in_flight.take() {
+                let t = std::time::Instant::now();
+                let rendered = job.await.map_err(ApiError::internal)??;
+                rendering += t.elapsed();
+                let t = std::time::Instant::now();
+                for r in rendered {
+                    view.put(r)?;
+                }
+                indexing += t.elapsed();
+            }
+            match next {
+                Some(job) => in_flight = Some(job),
+                None => break,
             }
         }
+        tracing::info!(
+            kind = self.kind.as_str(),
+            rows = view.by_uid.len(),
+            total_ms = started.elapsed().as_millis() as u64,
+            servers_ms = read_servers.as_millis() as u64,
+            licenses_ms = loading.as_millis() as u64,
+            render_wait_ms = rendering.as_millis() as u64,
+            index_ms = indexing.as_millis() as u64,
+            "built the license list"
+        );
         view.generation = Some(generation);
         *self
             .view
@@ -374,15 +418,7 @@ impl KindList {
             }
         }
         body.extend_from_slice(b"]}");
-        Ok((
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            )],
-            Body::from(body),
-        )
-            .into_response())
+        Ok(json_bytes(StatusCode::OK, body))
     }
 
     /// Whether the list was built (a first request builds it).

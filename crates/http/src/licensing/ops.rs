@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::query::{CollectionQuery, Resource};
 use crate::select::Select;
-use crate::wire::{EmptyResponse, Single};
+use crate::wire::{json_bytes, EmptyResponse, Single};
 use crate::AppState;
 
 fn respond<R>(state: &AppState, target: &Target, select: &Select<R>) -> Response {
@@ -25,6 +25,15 @@ fn respond<R>(state: &AppState, target: &Target, select: &Select<R>) -> Response
         data: select.project(render_json(target, state.clock.now())),
     }
     .into_response()
+}
+
+/// `{"data": <json>}` around an already rendered resource.
+fn single_raw(json: &str) -> Response {
+    let mut body = Vec::with_capacity(json.len() + 10);
+    body.extend_from_slice(b"{\"data\":");
+    body.extend_from_slice(json.as_bytes());
+    body.push(b'}');
+    json_bytes(axum::http::StatusCode::OK, body)
 }
 
 /// The target `uid` of `kind`, after checking the caller's role; out of scope is not found.
@@ -69,6 +78,9 @@ pub async fn get<R>(
         caller.require(roles)?;
         let scope = caller.scope(state).await?;
         if let Some(json) = list.rendered(&state.app, &scope, uid).await? {
+            if select.is_whole() {
+                return Ok(single_raw(&json));
+            }
             let doc: Value = serde_json::from_str(&json).map_err(ApiError::internal)?;
             return Ok(Single {
                 data: select.project(doc),
