@@ -275,6 +275,23 @@ impl App {
             .collect()
     }
 
+    /// Up to `limit` targets of `kind` after `after` in uid order, read in one query and not
+    /// yet parsed: a page for walking a whole fleet a slice at a time.
+    pub async fn read_targets_page(
+        &self,
+        kind: TargetKind,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> AppResult<Vec<StoredTarget>> {
+        Ok(self
+            .store
+            .targets_page(kind, after, limit)
+            .await?
+            .into_iter()
+            .map(|(server, slot)| StoredTarget { server, slot })
+            .collect())
+    }
+
     /// The servers with their license slots as stored, read in one query and not yet parsed,
     /// so a caller can parse them where it likes (bulk loads parse on every core).
     pub async fn read_targets(&self, servers: Vec<ManagedServer>) -> AppResult<Vec<StoredTarget>> {

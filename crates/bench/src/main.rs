@@ -408,12 +408,14 @@ async fn http_bench(
     anyhow::ensure!(first.status().is_success(), "cold list: {}", first.status());
     let _ = first.bytes().await?;
     let cold = cold.elapsed();
+    let (rss_built, _) = server.rss_mib();
 
     let hello_url = format!("http://{}/hello", hello.addr);
     let baseline = measure(requests, connections, |_| http.get(&hello_url)).await?;
     println!();
     println!(
-        "server ready {:.0} ms after start; first filtered list {:.0} ms after that (cold)",
+        "server ready {:.0} ms after start; first filtered list {:.0} ms after that (cold); \
+         {rss_built:.0} MiB resident with the list built",
         ready.as_secs_f64() * 1000.0,
         cold.as_secs_f64() * 1000.0
     );
@@ -528,8 +530,8 @@ async fn http_bench(
     let (hello_rss, _) = hello.rss_mib();
     println!();
     println!(
-        "server process memory: {rss:.0} MiB resident now, {peak:.0} MiB peak \
-         (hello-world server: {hello_rss:.0} MiB)"
+        "server process memory: {rss_built:.0} MiB resident after the cold list, {rss:.0} MiB \
+         after every operation above, {peak:.0} MiB peak (hello-world server: {hello_rss:.0} MiB)"
     );
     let _ = std::fs::remove_file(&key_file);
     Ok(())

@@ -183,6 +183,14 @@ pub trait Store: Send + Sync + 'static {
     async fn inventory_changes(&self, after: i64) -> StoreResult<InventoryChanges>;
     /// Forgets change-log entries more than `keep` generations old; returns how many.
     async fn prune_inventory_changes(&self, keep: i64) -> StoreResult<u64>;
+    /// Up to `limit` servers of `kind` after `after` in uid order, each with its license slot
+    /// (document as text): a keyset page, for walking a whole fleet a slice at a time.
+    async fn targets_page(
+        &self,
+        kind: TargetKind,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<Vec<(ManagedServer, Option<LicenseSlotText>)>>;
     /// The servers among `uids` (unknown ones are skipped), ordered by uid.
     async fn servers_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<ManagedServer>>;
 

@@ -777,6 +777,42 @@ impl Store for PgStore {
         .rows_affected())
     }
 
+    async fn targets_page(
+        &self,
+        kind: TargetKind,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<Vec<(ManagedServer, Option<LicenseSlotText>)>> {
+        sqlx::query(
+            "SELECT s.*, l.document::text AS slot_document, l.revision AS slot_revision, \
+             l.updated_at AS slot_updated_at \
+             FROM managed_servers s LEFT JOIN license_slots l ON l.target_uid = s.uid \
+             WHERE s.kind = $1 AND s.uid > $2 ORDER BY s.uid LIMIT $3",
+        )
+        .bind(kind.as_str())
+        .bind(after.unwrap_or(Uuid::nil()))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let server = server_from_row(row)?;
+            let revision: Option<i64> = row.try_get("slot_revision")?;
+            let slot = match revision {
+                Some(revision) => Some(LicenseSlotText {
+                    target_uid: server.uid,
+                    kind: server.kind,
+                    document: row.try_get("slot_document")?,
+                    revision,
+                    updated_at: row.try_get("slot_updated_at")?,
+                }),
+                None => None,
+            };
+            Ok((server, slot))
+        })
+        .collect()
+    }
+
     async fn servers_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<ManagedServer>> {
         sqlx::query("SELECT * FROM managed_servers WHERE uid = ANY($1) ORDER BY uid")
             .bind(uids)

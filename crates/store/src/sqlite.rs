@@ -792,6 +792,42 @@ impl Store for SqliteStore {
         .rows_affected())
     }
 
+    async fn targets_page(
+        &self,
+        kind: TargetKind,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<Vec<(ManagedServer, Option<LicenseSlotText>)>> {
+        sqlx::query(
+            "SELECT s.*, l.document AS slot_document, l.revision AS slot_revision, \
+             l.updated_at AS slot_updated_at \
+             FROM managed_servers s LEFT JOIN license_slots l ON l.target_uid = s.uid \
+             WHERE s.kind = ? AND s.uid > ? ORDER BY s.uid LIMIT ?",
+        )
+        .bind(kind.as_str())
+        .bind(after.map(|u| u.to_string()).unwrap_or_default())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let server = server_from_row(row)?;
+            let revision: Option<i64> = row.try_get("slot_revision")?;
+            let slot = match revision {
+                Some(revision) => Some(LicenseSlotText {
+                    target_uid: server.uid,
+                    kind: server.kind,
+                    document: row.try_get("slot_document")?,
+                    revision,
+                    updated_at: from_micros(row.try_get("slot_updated_at")?)?,
+                }),
+                None => None,
+            };
+            Ok((server, slot))
+        })
+        .collect()
+    }
+
     async fn servers_by_uid(&self, uids: &[Uuid]) -> StoreResult<Vec<ManagedServer>> {
         let list = json_uid_list(uids);
         sqlx::query(

@@ -809,5 +809,35 @@ async fn inventory_changes_name_each_changed_target_until_pruned() {
         let slots = store.license_slots_by_uid(&[a.uid, c.uid]).await.unwrap();
         assert_eq!(slots.len(), 1);
         assert_eq!(slots[0].target_uid, c.uid);
+
+        // Keyset pages walk every server of the kind once, in uid order, with its slot.
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .targets_page(TargetKind::BackupServer, after, 2)
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 2);
+            after = page.last().map(|(s, _)| s.uid);
+            walked.extend(page);
+        }
+        let order: Vec<Uuid> = walked.iter().map(|(s, _)| s.uid).collect();
+        assert_eq!(order, sorted(vec![a.uid, b.uid, c.uid]), "{backend:?}");
+        for (server, slot) in &walked {
+            assert_eq!(slot.is_some(), server.uid == c.uid, "{backend:?}");
+        }
+        assert_eq!(
+            walked
+                .iter()
+                .find(|(s, _)| s.uid == a.uid)
+                .unwrap()
+                .0
+                .reported,
+            json!({"usedUnits": 3})
+        );
     }
 }

@@ -214,7 +214,9 @@ impl View {
         self.rows[row as usize] = Some(Row {
             uid: r.uid,
             organization: r.organization,
-            json: r.json.into_boxed_str(),
+            // Copied here rather than moved: the rendering thread's allocations are all freed
+            // when the slice is done, so long-lived rows never pin a worker's memory.
+            json: Box::from(r.json.as_str()),
             valid_until: r.valid_until,
         });
         self.expiries.insert((r.valid_until, row));
@@ -321,25 +323,29 @@ impl KindList {
         let started = std::time::Instant::now();
         let generation = app.store.inventory_generation().await?;
         let now = app.clock.now();
-        let servers = app.store.servers(Some(self.kind)).await?;
-        let read_servers = started.elapsed();
         let (mut loading, mut rendering, mut indexing) = (
             std::time::Duration::ZERO,
             std::time::Duration::ZERO,
             std::time::Duration::ZERO,
         );
         let mut view = View::new(self.kind);
-        let mut servers = servers.into_iter().peekable();
-        // A pipeline: while one slice is parsed and rendered on the blocking pool, the next
-        // is read from the store and the previous one goes into the index.
+        // A pipeline over keyset pages of the fleet: while one page is parsed and rendered on
+        // the blocking pool, the next is read from the store and the previous one goes into
+        // the index.
+        let mut after = None;
+        let mut more = true;
         let mut in_flight: Option<tokio::task::JoinHandle<ApiResult<Vec<Rendered>>>> = None;
         loop {
-            let next = if servers.peek().is_some() {
-                let slice: Vec<_> = servers.by_ref().take(REBUILD_SLICE).collect();
+            let next = if more {
                 let t = std::time::Instant::now();
-                let stored = app.read_targets(slice).await?;
+                let page = app
+                    .read_targets_page(self.kind, after, REBUILD_SLICE)
+                    .await?;
                 loading += t.elapsed();
-                Some(tokio::task::spawn_blocking(move || render_all(stored, now)))
+                more = page.len() == REBUILD_SLICE;
+                after = page.last().map(|t| t.server.uid);
+                (!page.is_empty())
+                    .then(|| tokio::task::spawn_blocking(move || render_all(page, now)))
             } else {
                 None
             };
@@ -362,8 +368,7 @@ impl KindList {
             kind = self.kind.as_str(),
             rows = view.by_uid.len(),
             total_ms = started.elapsed().as_millis() as u64,
-            servers_ms = read_servers.as_millis() as u64,
-            licenses_ms = loading.as_millis() as u64,
+            read_ms = loading.as_millis() as u64,
             render_wait_ms = rendering.as_millis() as u64,
             index_ms = indexing.as_millis() as u64,
             "built the license list"
