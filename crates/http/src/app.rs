@@ -166,6 +166,7 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let janitor = spawn_janitor(state.clone());
+    let warmup = spawn_list_warmup(state.clone());
     let monthly = tallyman_app::jobs::spawn_monthly_reports(
         state.app.clone(),
         state.config.report_finalize_day,
@@ -176,12 +177,18 @@ pub async fn serve_router(
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
     let result = crate::server::serve(listener, app, state.config.server, shutdown).await;
     janitor.abort();
+    warmup.abort();
     auto_update.abort();
     monthly.abort();
     result
 }
 
-/// Purges expired tokens, action records and login failures once a minute.
+/// Inventory change-log entries kept: a node whose lists are older than this many changes
+/// rebuilds them instead of applying the changes one by one.
+const INVENTORY_CHANGES_KEPT: i64 = 1_000_000;
+
+/// Purges expired tokens, action records, login failures and old inventory change-log entries
+/// once a minute.
 fn spawn_janitor(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -190,6 +197,23 @@ fn spawn_janitor(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = async_actions::purge_expired(&state, state.clock.now()).await {
                 tracing::warn!(error = %e, "purging expired records failed");
             }
+            if let Err(e) = state
+                .store
+                .prune_inventory_changes(INVENTORY_CHANGES_KEPT)
+                .await
+            {
+                tracing::warn!(error = %e, "pruning the inventory change log failed");
+            }
+        }
+    })
+}
+
+/// Builds every license list right after start, so the first requests find them ready
+/// (requests arriving sooner wait for the build in progress, never start a second one).
+fn spawn_list_warmup(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = state.lists.warm(&state.app).await {
+            tracing::warn!(error = %e, "building the license lists at start failed");
         }
     })
 }

@@ -66,6 +66,16 @@ impl Lists {
         self.kinds.get(&kind)
     }
 
+    /// Brings every list up to date (builds the ones never built).
+    pub async fn warm(&self, app: &App) -> ApiResult<()> {
+        for kind in TargetKind::SERVERS {
+            if let Some(list) = self.kinds.get(&kind) {
+                list.ensure_current(app).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Approximate memory held by the lists (rendered rows and indexes), in bytes.
     pub fn memory(&self) -> usize {
         self.kinds.values().map(KindList::memory).sum()
