@@ -614,6 +614,11 @@ pub fn csv_integer(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// (consumer name, consumer uid, support id).
+type DetailKey<'a> = (&'a str, Uuid, Option<&'a str>);
+/// (license id, product, edition).
+type LicenseKey<'a> = (Option<Uuid>, &'a str, &'a str);
+
 /// Usage totals of one part of a report (the main part or one appendix).
 #[derive(Default)]
 struct Part<'a> {
@@ -622,10 +627,7 @@ struct Part<'a> {
     /// (order of the kind, name, uid) of the organization line → points, added in usage order.
     organizations: BTreeMap<(u8, &'a str, Uuid), f64>,
     /// (consumer name, consumer uid, support id) → (license id, product, edition) → workloads.
-    details: BTreeMap<
-        (&'a str, Uuid, Option<&'a str>),
-        BTreeMap<(Option<Uuid>, &'a str, &'a str), WorkTree>,
-    >,
+    details: BTreeMap<DetailKey<'a>, BTreeMap<LicenseKey<'a>, WorkTree>>,
 }
 
 fn edition_of(server: &ServerInfo) -> &str {
@@ -1168,7 +1170,7 @@ mod tests {
     /// The builder as it was before it became incremental: every report and line the
     /// incremental builder makes must equal this one's.
     mod reference {
-        #![allow(dead_code)]
+        #![allow(dead_code, clippy::type_complexity)]
         use crate::points::lookup;
         use crate::report::*;
         use std::collections::BTreeMap;
