@@ -870,6 +870,11 @@ impl<'a> ReportBuilder<'a> {
         }
     }
 
+    /// The organizations inside the owner's part of the tree (the owner included).
+    pub fn scope(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.scope.keys().copied()
+    }
+
     /// Whether `organization` is inside the owner's part of the tree.
     pub fn in_scope(&self, organization: Uuid) -> bool {
         self.scope.contains_key(&organization)

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::stream::{BoxStream, StreamExt};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -64,6 +65,117 @@ impl SqliteStore {
             .await?;
         Ok(())
     }
+
+    /// Writes a generated report with either JSON `lines` or staged chunks (`(batch, order)`),
+    /// and drops the report's chunks the stored report does not use, in one transaction.
+    async fn store_report(
+        &self,
+        report: &ReportRecord,
+        lines: Option<&str>,
+        chunks: Option<(i64, String)>,
+    ) -> StoreResult<ReportWrite> {
+        let (batch, order) = match chunks {
+            Some((b, o)) => (Some(b), Some(o)),
+            None => (None, None),
+        };
+        let mut tx = self.pool.begin().await?;
+        // Replace an unapproved report, else create one, else it is approved. Writing first
+        // takes SQLite's write lock at once, so concurrent generations queue instead of failing.
+        let replaced = sqlx::query(
+            "UPDATE reports SET status = ?, generated_at = ?, approved_at = ?, document = ?, \
+             lines = ?, line_batch = ?, line_chunks = ? \
+             WHERE owner_uid = ? AND month = ? AND status <> 'Approved'",
+        )
+        .bind(report.status.as_str())
+        .bind(micros(report.generated_at))
+        .bind(report.approved_at.map(micros))
+        .bind(report.document.to_string())
+        .bind(lines)
+        .bind(batch)
+        .bind(order.as_deref())
+        .bind(report.owner_uid.to_string())
+        .bind(&report.month)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if replaced == 1 {
+            ReportWrite::Replaced(report.id)
+        } else {
+            let created = sqlx::query(
+                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document, \
+                 lines, line_batch, line_chunks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(report.id)
+            .bind(report.owner_uid.to_string())
+            .bind(&report.month)
+            .bind(report.status.as_str())
+            .bind(micros(report.generated_at))
+            .bind(report.approved_at.map(micros))
+            .bind(report.document.to_string())
+            .bind(lines)
+            .bind(batch)
+            .bind(order.as_deref())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if created == 1 {
+                ReportWrite::Created(report.id)
+            } else {
+                let id: i64 =
+                    sqlx::query_scalar("SELECT id FROM reports WHERE owner_uid = ? AND month = ?")
+                        .bind(report.owner_uid.to_string())
+                        .bind(&report.month)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                ReportWrite::KeptApproved(id)
+            }
+        };
+        sqlx::query(
+            "DELETE FROM report_line_chunks WHERE report_id = ? \
+             AND batch IS NOT (SELECT line_batch FROM reports WHERE id = ?)",
+        )
+        .bind(report.id)
+        .bind(report.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// A report's chunk order as stored: seqs separated by commas.
+pub(crate) fn chunk_order_text(order: &[i64]) -> String {
+    order
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) fn parse_chunk_order(text: &str) -> StoreResult<Vec<i64>> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| StoreError::Corrupt(format!("report line chunk {s:?}")))
+        })
+        .collect()
+}
+
+/// The primary file's license fields as the report reads them; `None` unless all are there.
+pub(crate) fn report_license(
+    license_id: Option<String>,
+    support_id: Option<String>,
+    edition: Option<String>,
+    company: Option<String>,
+) -> Option<ReportLicense> {
+    Some(ReportLicense {
+        license_id: Uuid::parse_str(&license_id?).ok()?,
+        support_id: support_id?,
+        edition: edition?,
+        company: company?,
+    })
 }
 
 fn org_from_row(row: &SqliteRow) -> StoreResult<Organization> {
@@ -669,6 +781,55 @@ impl Store for SqliteStore {
         rows.iter().map(server_from_row).collect()
     }
 
+    async fn report_servers(&self) -> StoreResult<Vec<ReportServer>> {
+        // Only the fields the report reads: never the whole reported document or license files.
+        let rows = sqlx::query(
+            "SELECT uid, kind, name, organization_uid, created_at, \
+             CASE WHEN json_type(reported, '$.installationId') = 'text' \
+               THEN json_extract(reported, '$.installationId') END AS installation_id, \
+             CASE WHEN json_type(reported, '$.productVersion') = 'text' \
+               THEN json_extract(reported, '$.productVersion') END AS product_version, \
+             CASE WHEN json_type(f, '$.licenseId') = 'text' \
+               THEN json_extract(f, '$.licenseId') END AS license_id, \
+             CASE WHEN json_type(f, '$.claims.supportId') = 'text' \
+               THEN json_extract(f, '$.claims.supportId') END AS support_id, \
+             CASE WHEN json_type(f, '$.claims.edition') = 'text' \
+               THEN json_extract(f, '$.claims.edition') END AS edition, \
+             CASE WHEN json_type(f, '$.claims.company') = 'text' \
+               THEN json_extract(f, '$.claims.company') END AS company \
+             FROM (SELECT s.uid, s.kind, s.name, s.organization_uid, s.created_at, s.reported, \
+               (SELECT e.value FROM license_slots l, json_each(l.document, '$.files') e \
+                WHERE l.target_uid = s.uid AND json_type(l.document, '$.files') = 'array' \
+                ORDER BY EXISTS (SELECT 1 FROM json_each(e.value, '$.claims.sectionTypes') t \
+                  WHERE json_type(e.value, '$.claims.sectionTypes') = 'array' \
+                  AND t.value = 'Instance') DESC, e.key LIMIT 1) AS f \
+               FROM managed_servers s) ORDER BY uid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(ReportServer {
+                    uid: uid(row.try_get("uid")?)?,
+                    kind: TargetKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("server kind {kind:?}")))?,
+                    name: row.try_get("name")?,
+                    organization_uid: uid(row.try_get("organization_uid")?)?,
+                    created_at: from_micros(row.try_get("created_at")?)?,
+                    installation_id: row.try_get("installation_id")?,
+                    product_version: row.try_get("product_version")?,
+                    license: report_license(
+                        row.try_get("license_id")?,
+                        row.try_get("support_id")?,
+                        row.try_get("edition")?,
+                        row.try_get("company")?,
+                    ),
+                })
+            })
+            .collect()
+    }
+
     async fn record_server_report(
         &self,
         uid_: Uuid,
@@ -953,6 +1114,25 @@ impl Store for SqliteStore {
         rows.iter().map(aggregate_from_row).collect()
     }
 
+    fn usage_maxima_stream(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> BoxStream<'_, StoreResult<UsageAggregate>> {
+        sqlx::query(
+            "SELECT server_uid, organization_uid, workload_type, platform, MAX(used_count) AS used, \
+             MAX(new_count) AS new, MAX(rental_count) AS rental FROM usage_samples \
+             WHERE sampled_at >= ? AND sampled_at < ? \
+             GROUP BY server_uid, organization_uid, workload_type, platform \
+             ORDER BY server_uid, organization_uid, workload_type, platform",
+        )
+        .bind(micros(start))
+        .bind(micros(end))
+        .fetch(&self.pool)
+        .map(|row| aggregate_from_row(&row?))
+        .boxed()
+    }
+
     async fn usage_latest(
         &self,
         start: DateTime<Utc>,
@@ -1043,55 +1223,67 @@ impl Store for SqliteStore {
     }
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
-        let mut tx = self.pool.begin().await?;
-        // Replace an unapproved report, else create one, else it is approved. Writing first
-        // takes SQLite's write lock at once, so concurrent generations queue instead of failing.
-        let replaced = sqlx::query(
-            "UPDATE reports SET status = ?, generated_at = ?, approved_at = ?, document = ?, \
-             lines = ? WHERE owner_uid = ? AND month = ? AND status <> 'Approved'",
+        self.store_report(report, report.lines.as_deref(), None).await
+    }
+
+    async fn stage_report_lines(
+        &self,
+        report_id: i64,
+        batch: i64,
+        seq: i64,
+        body: &[u8],
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO report_line_chunks (report_id, batch, seq, body) VALUES (?, ?, ?, ?)",
         )
-        .bind(report.status.as_str())
-        .bind(micros(report.generated_at))
-        .bind(report.approved_at.map(micros))
-        .bind(report.document.to_string())
-        .bind(&report.lines)
-        .bind(report.owner_uid.to_string())
-        .bind(&report.month)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let outcome = if replaced == 1 {
-            ReportWrite::Replaced(report.id)
-        } else {
-            let created = sqlx::query(
-                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document, \
-                 lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(report.id)
-            .bind(report.owner_uid.to_string())
-            .bind(&report.month)
-            .bind(report.status.as_str())
-            .bind(micros(report.generated_at))
-            .bind(report.approved_at.map(micros))
-            .bind(report.document.to_string())
-            .bind(&report.lines)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if created == 1 {
-                ReportWrite::Created(report.id)
-            } else {
-                let id: i64 =
-                    sqlx::query_scalar("SELECT id FROM reports WHERE owner_uid = ? AND month = ?")
-                        .bind(report.owner_uid.to_string())
-                        .bind(&report.month)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                ReportWrite::KeptApproved(id)
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
+        .bind(report_id)
+        .bind(batch)
+        .bind(seq)
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_report_staged(
+        &self,
+        report: &ReportRecord,
+        batch: i64,
+        order: &[i64],
+    ) -> StoreResult<ReportWrite> {
+        self.store_report(report, None, Some((batch, chunk_order_text(order))))
+            .await
+    }
+
+    async fn report_line_chunks(&self, id: i64) -> StoreResult<Option<ReportLineChunks>> {
+        let row: Option<(Option<i64>, Option<String>)> =
+            sqlx::query_as("SELECT line_batch, line_chunks FROM reports WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some((Some(batch), Some(order))) => Ok(Some(ReportLineChunks {
+                batch,
+                order: parse_chunk_order(&order)?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn report_line_chunk(
+        &self,
+        id: i64,
+        batch: i64,
+        seq: i64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT body FROM report_line_chunks WHERE report_id = ? AND batch = ? AND seq = ?",
+        )
+        .bind(id)
+        .bind(batch)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn report(&self, id: i64) -> StoreResult<Option<ReportRecord>> {
