@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
+use futures::StreamExt;
 use serde_json::json;
 use tallyman_domain::points::{default_weights, Weight};
-use futures::StreamExt;
 use tallyman_domain::report::{
     LineSection, LineView, OrgInfo, OrgKind, ReportBuilder, ReportParams, ServerInfo,
     ServerLicenseRef, UsageMax,

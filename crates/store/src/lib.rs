@@ -272,8 +272,12 @@ pub trait Store: Send + Sync + 'static {
     /// Where the lines of a report written by [`Store::write_report_staged`] are.
     async fn report_line_chunks(&self, id: i64) -> StoreResult<Option<ReportLineChunks>>;
     /// One chunk of a report's lines.
-    async fn report_line_chunk(&self, id: i64, batch: i64, seq: i64)
-        -> StoreResult<Option<Vec<u8>>>;
+    async fn report_line_chunk(
+        &self,
+        id: i64,
+        batch: i64,
+        seq: i64,
+    ) -> StoreResult<Option<Vec<u8>>>;
     /// Every report, newest month first, then by id.
     async fn reports(&self) -> StoreResult<Vec<ReportRecord>>;
     /// Moves a report from `from` to `to` with its new document; false if it was not in `from`.

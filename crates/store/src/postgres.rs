@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::stream::{BoxStream, StreamExt};
 use chrono::{DateTime, Utc};
+use futures::stream::{BoxStream, StreamExt};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 use uuid::Uuid;
@@ -1132,7 +1132,8 @@ impl Store for PgStore {
     }
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
-        self.store_report(report, report.lines.as_deref(), None).await
+        self.store_report(report, report.lines.as_deref(), None)
+            .await
     }
 
     async fn stage_report_lines(

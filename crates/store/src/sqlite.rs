@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::stream::{BoxStream, StreamExt};
 use chrono::{DateTime, TimeZone, Utc};
+use futures::stream::{BoxStream, StreamExt};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -798,11 +798,13 @@ impl Store for SqliteStore {
              CASE WHEN json_type(f, '$.claims.company') = 'text' \
                THEN json_extract(f, '$.claims.company') END AS company \
              FROM (SELECT s.uid, s.kind, s.name, s.organization_uid, s.created_at, s.reported, \
-               (SELECT e.value FROM license_slots l, json_each(l.document, '$.files') e \
+               (SELECT CASE WHEN e.type = 'object' THEN e.value END \
+                FROM license_slots l, json_each(l.document, '$.files') e \
                 WHERE l.target_uid = s.uid AND json_type(l.document, '$.files') = 'array' \
-                ORDER BY EXISTS (SELECT 1 FROM json_each(e.value, '$.claims.sectionTypes') t \
-                  WHERE json_type(e.value, '$.claims.sectionTypes') = 'array' \
-                  AND t.value = 'Instance') DESC, e.key LIMIT 1) AS f \
+                ORDER BY CASE WHEN e.type = 'object' \
+                  AND json_type(e.value, '$.claims.sectionTypes') = 'array' \
+                  THEN EXISTS (SELECT 1 FROM json_each(e.value, '$.claims.sectionTypes') t \
+                    WHERE t.value = 'Instance') ELSE 0 END DESC, e.key LIMIT 1) AS f \
                FROM managed_servers s) ORDER BY uid",
         )
         .fetch_all(&self.pool)
@@ -1223,7 +1225,8 @@ impl Store for SqliteStore {
     }
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
-        self.store_report(report, report.lines.as_deref(), None).await
+        self.store_report(report, report.lines.as_deref(), None)
+            .await
     }
 
     async fn stage_report_lines(
