@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 use uuid::Uuid;
@@ -694,7 +694,7 @@ impl Store for PgStore {
 
     async fn report_servers(&self) -> StoreResult<Vec<ReportServer>> {
         // Only the fields the report reads: never the whole reported document or license files.
-        let rows = sqlx::query(
+        sqlx::query(
             "SELECT s.uid, s.kind, s.name, s.organization_uid, s.created_at, \
              CASE WHEN jsonb_typeof(s.reported -> 'installationId') = 'string' \
                THEN s.reported ->> 'installationId' END AS installation_id, \
@@ -719,10 +719,10 @@ impl Store for PgStore {
                LIMIT 1) p ON true \
              ORDER BY s.uid",
         )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
+        // Rows are converted as they arrive: a million database rows are never held at once.
+        .fetch(&self.pool)
+        .map(|row| {
+            let row = row?;
                 let kind: String = row.try_get("kind")?;
                 Ok(ReportServer {
                     uid: row.try_get("uid")?,
@@ -741,7 +741,8 @@ impl Store for PgStore {
                     ),
                 })
             })
-            .collect()
+        .try_collect()
+        .await
     }
 
     async fn record_server_report(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -783,7 +783,7 @@ impl Store for SqliteStore {
 
     async fn report_servers(&self) -> StoreResult<Vec<ReportServer>> {
         // Only the fields the report reads: never the whole reported document or license files.
-        let rows = sqlx::query(
+        sqlx::query(
             "SELECT uid, kind, name, organization_uid, created_at, \
              CASE WHEN json_type(reported, '$.installationId') = 'text' \
                THEN json_extract(reported, '$.installationId') END AS installation_id, \
@@ -807,29 +807,30 @@ impl Store for SqliteStore {
                     WHERE t.value = 'Instance') ELSE 0 END DESC, e.key LIMIT 1) AS f \
                FROM managed_servers s) ORDER BY uid",
         )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                Ok(ReportServer {
-                    uid: uid(row.try_get("uid")?)?,
-                    kind: TargetKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("server kind {kind:?}")))?,
-                    name: row.try_get("name")?,
-                    organization_uid: uid(row.try_get("organization_uid")?)?,
-                    created_at: from_micros(row.try_get("created_at")?)?,
-                    installation_id: row.try_get("installation_id")?,
-                    product_version: row.try_get("product_version")?,
-                    license: report_license(
-                        row.try_get("license_id")?,
-                        row.try_get("support_id")?,
-                        row.try_get("edition")?,
-                        row.try_get("company")?,
-                    ),
-                })
+        // Rows are converted as they arrive: a million database rows are never held at once.
+        .fetch(&self.pool)
+        .map(|row| {
+            let row = row?;
+            let kind: String = row.try_get("kind")?;
+            Ok(ReportServer {
+                uid: uid(row.try_get("uid")?)?,
+                kind: TargetKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("server kind {kind:?}")))?,
+                name: row.try_get("name")?,
+                organization_uid: uid(row.try_get("organization_uid")?)?,
+                created_at: from_micros(row.try_get("created_at")?)?,
+                installation_id: row.try_get("installation_id")?,
+                product_version: row.try_get("product_version")?,
+                license: report_license(
+                    row.try_get("license_id")?,
+                    row.try_get("support_id")?,
+                    row.try_get("edition")?,
+                    row.try_get("company")?,
+                ),
             })
-            .collect()
+        })
+        .try_collect()
+        .await
     }
 
     async fn record_server_report(
