@@ -370,11 +370,25 @@ pub async fn generate_month(
 
     let mut seen = vec![false; servers.len()];
     let mut maxima = store.usage_maxima_stream(month.start(), month.end());
+    // Maxima come in server order, like `servers`: most lookups are the last server or the
+    // next one.
+    let mut cursor = 0;
     while let Some(m) = maxima.next().await {
         let m = m?;
-        let Ok(at) = servers.binary_search_by_key(&m.server_uid, |s| s.uid) else {
-            continue;
+        let at = if servers.get(cursor).is_some_and(|s| s.uid == m.server_uid) {
+            cursor
+        } else if servers
+            .get(cursor + 1)
+            .is_some_and(|s| s.uid == m.server_uid)
+        {
+            cursor + 1
+        } else {
+            match servers.binary_search_by_key(&m.server_uid, |s| s.uid) {
+                Ok(at) => at,
+                Err(_) => continue,
+            }
         };
+        cursor = at;
         seen[at] = true;
         let Some(owners) = reports_of.get(&m.organization_uid) else {
             continue;

@@ -855,6 +855,9 @@ pub struct ReportBuilder<'a> {
     excluded: Vec<Excluded<'a>>,
     excluded_appendix: BTreeMap<&'a str, Vec<Excluded<'a>>>,
     excluded_servers: std::collections::HashSet<Uuid>,
+    /// The last consumer seen and its line: usage comes sorted, so runs of one consumer are
+    /// common.
+    last_consumer: Option<(Uuid, Option<(&'a OrgInfo, &'a OrgInfo)>)>,
 }
 
 impl<'a> ReportBuilder<'a> {
@@ -867,6 +870,7 @@ impl<'a> ReportBuilder<'a> {
             excluded: Vec::new(),
             excluded_appendix: BTreeMap::new(),
             excluded_servers: std::collections::HashSet::new(),
+            last_consumer: None,
         }
     }
 
@@ -911,10 +915,19 @@ impl<'a> ReportBuilder<'a> {
         usage: &UsageMax,
         emit: &mut dyn FnMut(LineSection<'a>, &LineView<'_>),
     ) {
-        let Some(consumer) = self.scope.get(&usage.organization_uid).copied() else {
-            return;
+        let found = match self.last_consumer {
+            Some((uid, found)) if uid == usage.organization_uid => found,
+            _ => {
+                let found = self
+                    .scope
+                    .get(&usage.organization_uid)
+                    .copied()
+                    .and_then(|consumer| Some((consumer, self.line_of(consumer)?)));
+                self.last_consumer = Some((usage.organization_uid, found));
+                found
+            }
         };
-        let Some(line) = self.line_of(consumer) else {
+        let Some((consumer, line)) = found else {
             return;
         };
         let in_appendix = self.appendix_licensee(server);

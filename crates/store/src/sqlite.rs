@@ -17,6 +17,11 @@ use uuid::Uuid;
 
 use crate::*;
 
+/// Samples per page of [`Store::usage_maxima_stream`].
+const MAXIMA_PAGE_SAMPLES: i64 = 50_000;
+/// Servers per page of [`Store::report_servers`].
+const SERVER_PAGE: i64 = 20_000;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
@@ -64,6 +69,174 @@ impl SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// [`Store::report_servers`], `page` servers per query.
+    async fn report_servers_paged(&self, page_size: i64) -> StoreResult<Vec<ReportServer>> {
+        // Only the fields the report reads: never the whole reported document or license files.
+        // Pages of servers come back as one JSON row each (SQLite hands rows over one at a time
+        // from its worker thread, which costs more than the query for a million servers).
+        type Raw = (
+            String,
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let mut servers = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (page, last): (String, Option<String>) = sqlx::query_as(
+                "SELECT json_group_array(json_array(uid, kind, name, organization_uid, created_at, \
+                 installation_id, product_version, license_id, support_id, edition, company)) \
+                 AS page, MAX(uid) AS last FROM ( \
+                 SELECT uid, kind, name, organization_uid, created_at, \
+                 CASE WHEN json_type(reported, '$.installationId') = 'text' \
+                   THEN json_extract(reported, '$.installationId') END AS installation_id, \
+                 CASE WHEN json_type(reported, '$.productVersion') = 'text' \
+                   THEN json_extract(reported, '$.productVersion') END AS product_version, \
+                 CASE WHEN json_type(f, '$.licenseId') = 'text' \
+                   THEN json_extract(f, '$.licenseId') END AS license_id, \
+                 CASE WHEN json_type(f, '$.claims.supportId') = 'text' \
+                   THEN json_extract(f, '$.claims.supportId') END AS support_id, \
+                 CASE WHEN json_type(f, '$.claims.edition') = 'text' \
+                   THEN json_extract(f, '$.claims.edition') END AS edition, \
+                 CASE WHEN json_type(f, '$.claims.company') = 'text' \
+                   THEN json_extract(f, '$.claims.company') END AS company \
+                 FROM (SELECT s.uid, s.kind, s.name, s.organization_uid, s.created_at, s.reported, \
+                   (SELECT CASE WHEN e.type = 'object' THEN e.value END \
+                    FROM license_slots l, json_each(l.document, '$.files') e \
+                    WHERE l.target_uid = s.uid AND json_type(l.document, '$.files') = 'array' \
+                    ORDER BY CASE WHEN e.type = 'object' \
+                      AND json_type(e.value, '$.claims.sectionTypes') = 'array' \
+                      THEN EXISTS (SELECT 1 FROM json_each(e.value, '$.claims.sectionTypes') t \
+                        WHERE t.value = 'Instance') ELSE 0 END DESC, e.key LIMIT 1) AS f \
+                   FROM managed_servers s WHERE s.uid > ? ORDER BY s.uid LIMIT ?))",
+            )
+            .bind(&after)
+            .bind(page_size)
+            .fetch_one(&self.pool)
+            .await?;
+            let Some(last) = last else {
+                break;
+            };
+            let raw: Vec<Raw> = serde_json::from_str(&page)
+                .map_err(|e| StoreError::Corrupt(format!("server page: {e}")))?;
+            for (
+                uid_,
+                kind,
+                name,
+                org,
+                created_at,
+                inst,
+                version,
+                lic,
+                support,
+                edition,
+                company,
+            ) in raw
+            {
+                servers.push(ReportServer {
+                    uid: uid(&uid_)?,
+                    kind: TargetKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("server kind {kind:?}")))?,
+                    name,
+                    organization_uid: uid(&org)?,
+                    created_at: from_micros(created_at)?,
+                    installation_id: inst,
+                    product_version: version,
+                    license: report_license(lic, support, edition, company),
+                });
+            }
+            after = last;
+        }
+        servers.sort_by_key(|s| s.uid);
+        Ok(servers)
+    }
+
+    /// The month's maxima of the servers after `after` (by uid text), about
+    /// `page_samples` samples' worth of whole servers, in the order of the key; with
+    /// the last server uid of the page. `None` past the last page.
+    async fn usage_maxima_page(
+        &self,
+        after: &str,
+        start: i64,
+        end: i64,
+        page_samples: i64,
+    ) -> StoreResult<Option<(Vec<UsageAggregate>, String)>> {
+        let bound: Option<String> = sqlx::query_scalar(
+            "SELECT server_uid FROM usage_samples WHERE server_uid > ? \
+             ORDER BY server_uid LIMIT 1 OFFSET ?",
+        )
+        .bind(after)
+        .bind(page_samples)
+        .fetch_optional(&self.pool)
+        .await?;
+        let range = match bound {
+            Some(_) => "server_uid > ? AND server_uid <= ?",
+            None => "server_uid > ? AND ? IS NULL",
+        };
+        let sql = format!(
+            "SELECT json_group_array(json_array(server_uid, organization_uid, workload_type, \
+             platform, used, new, rental)) AS page, MAX(server_uid) AS last FROM ( \
+             SELECT server_uid, organization_uid, workload_type, platform, MAX(used_count) AS used, \
+             MAX(new_count) AS new, MAX(rental_count) AS rental \
+             FROM usage_samples INDEXED BY sqlite_autoindex_usage_samples_1 \
+             WHERE {range} AND sampled_at >= ? AND sampled_at < ? \
+             GROUP BY server_uid, organization_uid, workload_type, platform)"
+        );
+        let (page, last): (String, Option<String>) = sqlx::query_as(&sql)
+            .bind(after)
+            .bind(bound.as_deref())
+            .bind(start)
+            .bind(end)
+            .fetch_one(&self.pool)
+            .await?;
+        let Some(last) = last else {
+            // No sample in the range: past the end, unless servers without a sample in the
+            // month were skipped over (a bounded page).
+            return match bound {
+                Some(b) => Ok(Some((Vec::new(), b))),
+                None => Ok(None),
+            };
+        };
+        type Raw<'r> = (
+            &'r str,
+            &'r str,
+            std::borrow::Cow<'r, str>,
+            std::borrow::Cow<'r, str>,
+            i64,
+            i64,
+            i64,
+        );
+        let mut raw: Vec<Raw<'_>> = serde_json::from_str(&page)
+            .map_err(|e| StoreError::Corrupt(format!("usage maxima page: {e}")))?;
+        // The order of `ORDER BY server_uid, organization_uid, workload_type, platform`.
+        raw.sort_by(|a, b| (a.0, a.1, &a.2, &a.3).cmp(&(b.0, b.1, &b.2, &b.3)));
+        let rows = raw
+            .into_iter()
+            .map(
+                |(server, org, workload_type, platform, used, new, rental)| {
+                    Ok(UsageAggregate {
+                        server_uid: uid(server)?,
+                        organization_uid: uid(org)?,
+                        workload_type: workload_type.into_owned(),
+                        platform: platform.into_owned(),
+                        used,
+                        new,
+                        rental,
+                    })
+                },
+            )
+            .collect::<StoreResult<Vec<_>>>()?;
+        let last = bound.unwrap_or(last);
+        Ok(Some((rows, last)))
     }
 
     /// Writes a generated report with either JSON `lines` or staged chunks (`(batch, order)`),
@@ -782,55 +955,7 @@ impl Store for SqliteStore {
     }
 
     async fn report_servers(&self) -> StoreResult<Vec<ReportServer>> {
-        // Only the fields the report reads: never the whole reported document or license files.
-        sqlx::query(
-            "SELECT uid, kind, name, organization_uid, created_at, \
-             CASE WHEN json_type(reported, '$.installationId') = 'text' \
-               THEN json_extract(reported, '$.installationId') END AS installation_id, \
-             CASE WHEN json_type(reported, '$.productVersion') = 'text' \
-               THEN json_extract(reported, '$.productVersion') END AS product_version, \
-             CASE WHEN json_type(f, '$.licenseId') = 'text' \
-               THEN json_extract(f, '$.licenseId') END AS license_id, \
-             CASE WHEN json_type(f, '$.claims.supportId') = 'text' \
-               THEN json_extract(f, '$.claims.supportId') END AS support_id, \
-             CASE WHEN json_type(f, '$.claims.edition') = 'text' \
-               THEN json_extract(f, '$.claims.edition') END AS edition, \
-             CASE WHEN json_type(f, '$.claims.company') = 'text' \
-               THEN json_extract(f, '$.claims.company') END AS company \
-             FROM (SELECT s.uid, s.kind, s.name, s.organization_uid, s.created_at, s.reported, \
-               (SELECT CASE WHEN e.type = 'object' THEN e.value END \
-                FROM license_slots l, json_each(l.document, '$.files') e \
-                WHERE l.target_uid = s.uid AND json_type(l.document, '$.files') = 'array' \
-                ORDER BY CASE WHEN e.type = 'object' \
-                  AND json_type(e.value, '$.claims.sectionTypes') = 'array' \
-                  THEN EXISTS (SELECT 1 FROM json_each(e.value, '$.claims.sectionTypes') t \
-                    WHERE t.value = 'Instance') ELSE 0 END DESC, e.key LIMIT 1) AS f \
-               FROM managed_servers s) ORDER BY uid",
-        )
-        // Rows are converted as they arrive: a million database rows are never held at once.
-        .fetch(&self.pool)
-        .map(|row| {
-            let row = row?;
-            let kind: String = row.try_get("kind")?;
-            Ok(ReportServer {
-                uid: uid(row.try_get("uid")?)?,
-                kind: TargetKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("server kind {kind:?}")))?,
-                name: row.try_get("name")?,
-                organization_uid: uid(row.try_get("organization_uid")?)?,
-                created_at: from_micros(row.try_get("created_at")?)?,
-                installation_id: row.try_get("installation_id")?,
-                product_version: row.try_get("product_version")?,
-                license: report_license(
-                    row.try_get("license_id")?,
-                    row.try_get("support_id")?,
-                    row.try_get("edition")?,
-                    row.try_get("company")?,
-                ),
-            })
-        })
-        .try_collect()
-        .await
+        self.report_servers_paged(SERVER_PAGE).await
     }
 
     async fn record_server_report(
@@ -1122,17 +1247,47 @@ impl Store for SqliteStore {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> BoxStream<'_, StoreResult<UsageAggregate>> {
-        sqlx::query(
-            "SELECT server_uid, organization_uid, workload_type, platform, MAX(used_count) AS used, \
-             MAX(new_count) AS new, MAX(rental_count) AS rental FROM usage_samples \
-             WHERE sampled_at >= ? AND sampled_at < ? \
-             GROUP BY server_uid, organization_uid, workload_type, platform \
-             ORDER BY server_uid, organization_uid, workload_type, platform",
-        )
-        .bind(micros(start))
-        .bind(micros(end))
-        .fetch(&self.pool)
-        .map(|row| aggregate_from_row(&row?))
+        // SQLite hands rows over one at a time from its worker thread, which costs more than
+        // the query itself for millions of rows; pages of servers come back as one JSON row
+        // each instead, in the order of the primary key.
+        struct Paging {
+            after: String,
+            done: bool,
+        }
+        let first = Paging {
+            after: String::new(),
+            done: false,
+        };
+        futures::stream::try_unfold(first, move |mut paging| async move {
+            if paging.done {
+                return Ok::<_, StoreError>(None);
+            }
+            let page = self
+                .usage_maxima_page(
+                    &paging.after,
+                    micros(start),
+                    micros(end),
+                    MAXIMA_PAGE_SAMPLES,
+                )
+                .await?;
+            match page {
+                Some((rows, last)) => {
+                    paging.after = last;
+                    Ok(Some((
+                        futures::stream::iter(rows.into_iter().map(Ok::<_, StoreError>)),
+                        paging,
+                    )))
+                }
+                None => {
+                    paging.done = true;
+                    Ok(Some((
+                        futures::stream::iter(Vec::new().into_iter().map(Ok::<_, StoreError>)),
+                        paging,
+                    )))
+                }
+            }
+        })
+        .try_flatten()
         .boxed()
     }
 
@@ -1487,5 +1642,95 @@ pub(crate) fn map_insert(result: Result<impl Sized, sqlx::Error>, what: &str) ->
             format!("{what} refers to a missing record"),
         )),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_of_maxima_and_servers_read_the_same_as_one_query() {
+        let dir = std::env::temp_dir().join(format!("tallyman-pages-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc.timestamp_micros(1_790_000_000_000_000).unwrap();
+        let org = Organization {
+            uid: Uuid::new_v4(),
+            name: "P".into(),
+            kind: OrganizationType::Provider,
+            parent_uid: None,
+            created_at: now,
+        };
+        store.insert_organization(&org).await.unwrap();
+        let servers: Vec<ManagedServer> = (0..9)
+            .map(|i| ManagedServer {
+                uid: Uuid::new_v4(),
+                kind: TargetKind::BackupServer,
+                name: format!("s{i}"),
+                organization_uid: org.uid,
+                agent_uid: None,
+                created_at: now,
+                last_seen_at: None,
+                reported: serde_json::json!({"installationId": format!("i{}", i % 4)}),
+            })
+            .collect();
+        store.insert_servers(&servers).await.unwrap();
+        let mut samples = Vec::new();
+        for (i, s) in servers.iter().enumerate() {
+            // Server 3 only has samples outside the month; server 5 none at all.
+            if i == 5 {
+                continue;
+            }
+            for day in 0..(i as i64 % 3 + 1) {
+                let at = if i == 3 {
+                    now - chrono::Duration::days(40)
+                } else {
+                    now
+                };
+                for (wt, platform) in [("VBR_VM", "vSphere"), ("VBR_VM", "Hyper_V"), ("A\"b", "x")]
+                {
+                    samples.push(UsageSample {
+                        server_uid: s.uid,
+                        organization_uid: if day == 2 { Uuid::nil() } else { org.uid },
+                        workload_type: wt.into(),
+                        platform: platform.into(),
+                        sampled_at: at + chrono::Duration::hours(day),
+                        used: day + i as i64,
+                        new: 1,
+                        rental: 0,
+                    });
+                }
+            }
+        }
+        store.insert_usage_samples(&samples).await.unwrap();
+        let (start, end) = (
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(1),
+        );
+        let expected = store.usage_maxima(start, end).await.unwrap();
+        assert!(expected.len() > 10);
+        for page_samples in [1, 2, 3, 7, 1000] {
+            let mut after = String::new();
+            let mut got = Vec::new();
+            while let Some((rows, last)) = store
+                .usage_maxima_page(&after, micros(start), micros(end), page_samples)
+                .await
+                .unwrap()
+            {
+                got.extend(rows);
+                after = last;
+            }
+            assert_eq!(got, expected, "pages of {page_samples} samples");
+        }
+        let one = store.report_servers_paged(1000).await.unwrap();
+        assert_eq!(one.len(), 9);
+        for page in [1, 2, 4] {
+            assert_eq!(store.report_servers_paged(page).await.unwrap(), one);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
