@@ -12,7 +12,7 @@
 //! The output types are the report as stored and as the API returns it; they carry the wire
 //! names on purpose (the stored document is the published format).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
@@ -619,15 +619,23 @@ type DetailKey<'a> = (&'a str, Uuid, Option<&'a str>);
 /// (license id, product, edition).
 type LicenseKey<'a> = (Option<Uuid>, &'a str, &'a str);
 
-/// Usage totals of one part of a report (the main part or one appendix).
+/// Usage totals of one part of a report (the main part or one appendix). Kept in hash maps
+/// while usage is added; sorted once when the report is made.
 #[derive(Default)]
 struct Part<'a> {
     /// (product, edition) → workloads.
-    summary: BTreeMap<(&'a str, &'a str), WorkTree>,
+    summary: HashMap<(&'a str, &'a str), WorkTree>,
     /// (order of the kind, name, uid) of the organization line → points, added in usage order.
-    organizations: BTreeMap<(u8, &'a str, Uuid), f64>,
+    organizations: HashMap<(u8, &'a str, Uuid), f64>,
     /// (consumer name, consumer uid, support id) → (license id, product, edition) → workloads.
-    details: BTreeMap<DetailKey<'a>, BTreeMap<LicenseKey<'a>, WorkTree>>,
+    details: HashMap<DetailKey<'a>, HashMap<LicenseKey<'a>, WorkTree>>,
+}
+
+/// The entries of a map sorted by key.
+fn sorted<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    entries
 }
 
 fn edition_of(server: &ServerInfo) -> &str {
@@ -692,9 +700,8 @@ impl<'a> Part<'a> {
     }
 
     fn summary(&self) -> LicenseReportSummary {
-        let products_usage: Vec<TotalProductLicenseUsage> = self
-            .summary
-            .iter()
+        let products_usage: Vec<TotalProductLicenseUsage> = sorted(&self.summary)
+            .into_iter()
             .map(|((product, edition), tree)| {
                 let workload_usage = workloads(tree);
                 TotalProductLicenseUsage {
@@ -715,8 +722,8 @@ impl<'a> Part<'a> {
     }
 
     fn organizations_usage(&self) -> Vec<OrganizationLicenseUsage> {
-        self.organizations
-            .iter()
+        sorted(&self.organizations)
+            .into_iter()
             .map(|(&(order, name, uid), &points)| OrganizationLicenseUsage {
                 organization_type: match order {
                     0 => "Company",
@@ -740,8 +747,8 @@ impl<'a> Part<'a> {
             .details
             .iter()
             .map(|(&key, by_license)| {
-                let usage = by_license
-                    .iter()
+                let usage = sorted(by_license)
+                    .into_iter()
                     .map(|(&(license_id, product, edition), tree)| {
                         let workload_usage = workloads(tree);
                         ProductLicenseUsage {

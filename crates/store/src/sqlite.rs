@@ -187,7 +187,7 @@ impl SqliteStore {
              platform, used, new, rental)) AS page, MAX(server_uid) AS last FROM ( \
              SELECT server_uid, organization_uid, workload_type, platform, MAX(used_count) AS used, \
              MAX(new_count) AS new, MAX(rental_count) AS rental \
-             FROM usage_samples INDEXED BY sqlite_autoindex_usage_samples_1 \
+             FROM usage_samples INDEXED BY usage_samples_maxima \
              WHERE {range} AND sampled_at >= ? AND sampled_at < ? \
              GROUP BY server_uid, organization_uid, workload_type, platform)"
         );

@@ -10,3 +10,8 @@ CREATE TABLE report_line_chunks (
 );
 ALTER TABLE reports ADD COLUMN line_batch INTEGER;
 ALTER TABLE reports ADD COLUMN line_chunks TEXT;
+
+-- The month's maxima are read a page of servers at a time, in key order, from this index alone
+-- (the counts are in it, so no table row is visited).
+CREATE INDEX usage_samples_maxima ON usage_samples(server_uid, organization_uid, workload_type,
+    platform, sampled_at, used_count, new_count, rental_count);
