@@ -865,6 +865,8 @@ pub struct ReportBuilder<'a> {
     /// The last consumer seen and its line: usage comes sorted, so runs of one consumer are
     /// common.
     last_consumer: Option<(Uuid, Option<(&'a OrgInfo, &'a OrgInfo)>)>,
+    /// Weights looked up so far: (product, edition, workload type, weight).
+    weights_seen: Vec<(&'a str, &'a str, String, f64)>,
 }
 
 impl<'a> ReportBuilder<'a> {
@@ -878,6 +880,7 @@ impl<'a> ReportBuilder<'a> {
             excluded_appendix: BTreeMap::new(),
             excluded_servers: std::collections::HashSet::new(),
             last_consumer: None,
+            weights_seen: Vec::new(),
         }
     }
 
@@ -904,6 +907,24 @@ impl<'a> ReportBuilder<'a> {
             }
             _ => self.scope.get(&consumer.uid).copied(),
         }
+    }
+
+    /// The weight of a workload type on a product and edition (0 without one).
+    fn weight(&mut self, product: &'a str, edition: &'a str, workload_type: &str) -> f64 {
+        let known = self
+            .weights_seen
+            .iter()
+            .find(|(p, e, w, _)| *p == product && *e == edition && w == workload_type);
+        if let Some(&(_, _, _, weight)) = known {
+            return weight;
+        }
+        let weight = lookup(self.params.weights, product, edition, workload_type).unwrap_or(0.0);
+        // The distinct combinations are few; past a bound, look up instead of remembering.
+        if self.weights_seen.len() < 256 {
+            self.weights_seen
+                .push((product, edition, workload_type.to_string(), weight));
+        }
+        weight
     }
 
     fn appendix_licensee(&self, server: &'a ServerInfo) -> Option<&'a str> {
@@ -972,13 +993,7 @@ impl<'a> ReportBuilder<'a> {
             return;
         }
         let edition = edition_of(server);
-        let weight = lookup(
-            self.params.weights,
-            &server.product,
-            edition,
-            &usage.workload_type,
-        )
-        .unwrap_or(0.0);
+        let weight = self.weight(&server.product, edition, &usage.workload_type);
         let (part, section, name, licensee) = match in_appendix {
             Some(l) => (
                 self.appendix.entry(l).or_default(),

@@ -1249,44 +1249,37 @@ impl Store for SqliteStore {
     ) -> BoxStream<'_, StoreResult<UsageAggregate>> {
         // SQLite hands rows over one at a time from its worker thread, which costs more than
         // the query itself for millions of rows; pages of servers come back as one JSON row
-        // each instead, in the order of the primary key.
-        struct Paging {
-            after: String,
-            done: bool,
-        }
-        let first = Paging {
-            after: String::new(),
-            done: false,
+        // each instead, in the order of the key. The next page is read while the caller works
+        // through the current one.
+        let store = SqliteStore {
+            pool: self.pool.clone(),
         };
-        futures::stream::try_unfold(first, move |mut paging| async move {
-            if paging.done {
-                return Ok::<_, StoreError>(None);
-            }
-            let page = self
-                .usage_maxima_page(
-                    &paging.after,
-                    micros(start),
-                    micros(end),
-                    MAXIMA_PAGE_SAMPLES,
-                )
-                .await?;
-            match page {
-                Some((rows, last)) => {
-                    paging.after = last;
-                    Ok(Some((
-                        futures::stream::iter(rows.into_iter().map(Ok::<_, StoreError>)),
-                        paging,
-                    )))
-                }
-                None => {
-                    paging.done = true;
-                    Ok(Some((
-                        futures::stream::iter(Vec::new().into_iter().map(Ok::<_, StoreError>)),
-                        paging,
-                    )))
+        let (tx, rx) = tokio::sync::mpsc::channel::<StoreResult<Vec<UsageAggregate>>>(2);
+        tokio::spawn(async move {
+            let mut after = String::new();
+            loop {
+                let page = store
+                    .usage_maxima_page(&after, micros(start), micros(end), MAXIMA_PAGE_SAMPLES)
+                    .await;
+                let rows = match page {
+                    Ok(Some((rows, last))) => {
+                        after = last;
+                        Ok(rows)
+                    }
+                    Ok(None) => return,
+                    Err(e) => Err(e),
+                };
+                let failed = rows.is_err();
+                // A closed channel means the caller stopped reading.
+                if tx.send(rows).await.is_err() || failed {
+                    return;
                 }
             }
+        });
+        futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|page| (page, rx))
         })
+        .map_ok(|rows| futures::stream::iter(rows.into_iter().map(Ok::<_, StoreError>)))
         .try_flatten()
         .boxed()
     }
