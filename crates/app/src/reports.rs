@@ -373,6 +373,8 @@ pub async fn generate_month(
     // Maxima come in server order, like `servers`: most lookups are the last server or the
     // next one.
     let mut cursor = 0;
+    // Bytes in partly filled chunks of all reports.
+    let mut buffered = 0usize;
     while let Some(m) = maxima.next().await {
         let m = m?;
         let at = if servers.get(cursor).is_some_and(|s| s.uid == m.server_uid) {
@@ -403,20 +405,23 @@ pub async fn generate_month(
         };
         for &i in owners {
             let r = &mut reports[i];
+            let before = r.sink.buffered;
             let sink = &mut r.sink;
             r.builder
                 .add_usage(&servers[at], &usage, &mut |section, line| {
                     sink.push(section, line)
                 });
+            buffered = buffered + r.sink.buffered - before;
             if !r.sink.ready.is_empty() {
                 r.sink.stage(store, batch).await?;
             }
         }
-        if reports.iter().map(|r| r.sink.buffered).sum::<usize>() > BUFFERED_BYTES {
+        if buffered > BUFFERED_BYTES {
             for r in &mut reports {
                 r.sink.seal_all();
                 r.sink.stage(store, batch).await?;
             }
+            buffered = 0;
         }
     }
     drop(maxima);
