@@ -1,19 +1,23 @@
 //! Monthly report generation and finalization, shared by the REST operations, the monthly job
-//! in `serve` and `tallyman report generate`. It gathers organizations, servers, their licenses,
-//! the month's usage maxima and the points weights, hands them to the pure report builder, and
-//! stores one report per report owner (the provider and each reseller).
+//! in `serve` and `tallyman report generate`. It reads organizations, the servers with their
+//! primary licenses (only the fields the report needs) and the points weights, streams the
+//! month's usage maxima through the pure report builder, and stores one report per report owner
+//! (the provider and each reseller) with its lines in chunks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
+use futures::StreamExt;
 use serde_json::json;
 use tallyman_domain::points::{default_weights, Weight};
 use tallyman_domain::report::{
-    build_with_lines, OrgInfo, OrgKind, ReportInput, ServerInfo, ServerLicenseRef, UsageMax,
+    LineSection, LineView, OrgInfo, OrgKind, ReportBuilder, ReportParams, ServerInfo,
+    ServerLicenseRef, UsageMax,
 };
 use tallyman_store::{
-    OrganizationType, ReportRecord, ReportStatus, ReportWrite, Store, TargetKind, WeightRow,
+    OrganizationType, ReportLicense, ReportRecord, ReportStatus, ReportWrite, Store, TargetKind,
+    WeightRow,
 };
 use uuid::Uuid;
 
@@ -65,7 +69,8 @@ fn org_kind(k: OrganizationType) -> OrgKind {
     }
 }
 
-fn license_ref(doc: &SlotDocument) -> Option<ServerLicenseRef> {
+/// The console's license as the report reads it.
+fn console_license(doc: &SlotDocument) -> Option<ServerLicenseRef> {
     let f = doc.primary()?;
     Some(ServerLicenseRef {
         license_id: Some(f.license_id),
@@ -75,17 +80,174 @@ fn license_ref(doc: &SlotDocument) -> Option<ServerLicenseRef> {
     })
 }
 
-/// Everything a month's reports are built from, gathered once for all owners.
-pub struct Fleet {
-    pub organizations: Vec<OrgInfo>,
-    pub servers: Vec<ServerInfo>,
-    pub usage: Vec<UsageMax>,
-    pub weights: Vec<Weight>,
-    pub provider: OrgInfo,
-    pub provider_licensee: String,
+fn server_license(l: ReportLicense) -> ServerLicenseRef {
+    ServerLicenseRef {
+        license_id: Some(l.license_id),
+        support_id: Some(l.support_id).filter(|s| !s.is_empty()),
+        edition: l.edition,
+        licensee: l.company,
+    }
 }
 
-pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Fleet> {
+/// Lines are stored in chunks of about this many bytes.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Partly filled chunks of all reports together are staged early past this many bytes.
+const BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The stored form of a report's lines: chunks of records, each a little-endian `u32` length
+/// and the line's CSV fields from `Section` to `Note` (see [`LineView::write_csv_fields`]).
+/// The CSV export adds the report's own columns around each record.
+pub fn chunk_records(body: &[u8]) -> impl Iterator<Item = anyhow::Result<&[u8]>> + '_ {
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            rest = &[];
+            return Some(Err(anyhow::anyhow!("a report line chunk is cut short")));
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if tail.len() < len {
+            rest = &[];
+            return Some(Err(anyhow::anyhow!("a report line chunk is cut short")));
+        }
+        let (record, after) = tail.split_at(len);
+        rest = after;
+        Some(Ok(record))
+    })
+}
+
+/// One section of a report's lines being written.
+struct SectionBuffer {
+    key: (u8, String, u8),
+    buffer: Vec<u8>,
+    seqs: Vec<i64>,
+}
+
+/// Collects one report's lines into chunks as the builder hands them out.
+struct LineSink {
+    report_id: i64,
+    next_seq: i64,
+    sections: Vec<SectionBuffer>,
+    last: usize,
+    /// Full chunks waiting to be staged: (seq, body).
+    ready: Vec<(i64, Vec<u8>)>,
+    buffered: usize,
+}
+
+impl LineSink {
+    fn new(report_id: i64) -> Self {
+        Self {
+            report_id,
+            next_seq: 0,
+            sections: Vec::new(),
+            last: 0,
+            ready: Vec::new(),
+            buffered: 0,
+        }
+    }
+
+    fn push(&mut self, section: LineSection<'_>, line: &LineView<'_>) {
+        let (major, licensee, minor) = section.order_key();
+        let same = |s: &SectionBuffer| s.key.0 == major && s.key.2 == minor && s.key.1 == licensee;
+        let at = match self.sections.get(self.last).filter(|s| same(s)) {
+            Some(_) => self.last,
+            None => match self.sections.iter().position(same) {
+                Some(i) => i,
+                None => {
+                    self.sections.push(SectionBuffer {
+                        key: (major, licensee.to_string(), minor),
+                        buffer: Vec::new(),
+                        seqs: Vec::new(),
+                    });
+                    self.sections.len() - 1
+                }
+            },
+        };
+        self.last = at;
+        let s = &mut self.sections[at];
+        let before = s.buffer.len();
+        s.buffer.extend_from_slice(&[0; 4]);
+        line.write_csv_fields(&mut s.buffer);
+        let len = u32::try_from(s.buffer.len() - before - 4).unwrap_or(u32::MAX);
+        s.buffer[before..before + 4].copy_from_slice(&len.to_le_bytes());
+        self.buffered += s.buffer.len() - before;
+        if s.buffer.len() >= CHUNK_BYTES {
+            self.seal(at);
+        }
+    }
+
+    /// Moves a section's buffered lines to a chunk ready to be staged.
+    fn seal(&mut self, at: usize) {
+        let s = &mut self.sections[at];
+        if s.buffer.is_empty() {
+            return;
+        }
+        let body = std::mem::take(&mut s.buffer);
+        self.buffered -= body.len();
+        s.seqs.push(self.next_seq);
+        self.ready.push((self.next_seq, body));
+        self.next_seq += 1;
+    }
+
+    fn seal_all(&mut self) {
+        for at in 0..self.sections.len() {
+            self.seal(at);
+        }
+    }
+
+    async fn stage(&mut self, store: &Arc<dyn Store>, batch: i64) -> anyhow::Result<()> {
+        for (seq, body) in self.ready.drain(..) {
+            store
+                .stage_report_lines(self.report_id, batch, seq, &body)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The chunks in the report's line order.
+    fn order(&mut self) -> Vec<i64> {
+        self.sections.sort_by(|a, b| a.key.cmp(&b.key));
+        self.sections
+            .iter()
+            .flat_map(|s| s.seqs.iter().copied())
+            .collect()
+    }
+}
+
+/// One owner's report being generated.
+struct OwnerReport<'a> {
+    owner: &'a OrgInfo,
+    id: i64,
+    builder: ReportBuilder<'a>,
+    sink: LineSink,
+}
+
+/// Whether reports of `owner` are approved without review: its own setting, or the provider's
+/// (turning it on for the provider turns it on for every reseller).
+pub async fn auto_approve(
+    store: &Arc<dyn Store>,
+    owner: Uuid,
+    provider: Uuid,
+) -> anyhow::Result<bool> {
+    Ok(store.report_auto_approve(owner).await?.unwrap_or(false)
+        || (owner != provider && store.report_auto_approve(provider).await?.unwrap_or(false)))
+}
+
+/// Generates (or regenerates) every owner's report for `month`. Approved reports are kept.
+/// `progress(done, total)` is called after each owner.
+///
+/// One pass over the month's usage maxima, streamed from the store in order, feeds every
+/// owner's report at once; lines are staged in chunks as they are made and become part of
+/// their report when it is written. Only the servers (compact) and the reports' totals are
+/// held in memory.
+pub async fn generate_month(
+    store: &Arc<dyn Store>,
+    month: Month,
+    now: DateTime<Utc>,
+    progress: &(dyn Fn(usize, usize) + Send + Sync),
+) -> anyhow::Result<Vec<(Uuid, ReportWrite)>> {
     let organizations: Vec<OrgInfo> = store
         .organizations()
         .await?
@@ -102,127 +264,201 @@ pub async fn gather(store: &Arc<dyn Store>, month: Month) -> anyhow::Result<Flee
         .find(|o| o.kind == OrgKind::Provider)
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("the provider organization is missing"))?;
-    let maxima = store.usage_maxima(month.start(), month.end()).await?;
-    let collected: HashSet<Uuid> = maxima.iter().map(|m| m.server_uid).collect();
-    let mut licenses: HashMap<Uuid, SlotDocument> = HashMap::new();
-    for kind in TargetKind::ALL {
-        for slot in store.license_slots(kind).await? {
-            let uid = slot.target_uid;
-            if let Ok(doc) = SlotDocument::from_stored(slot) {
-                licenses.insert(uid, doc);
-            }
-        }
-    }
-    let console_doc = licenses.get(&CONSOLE_TARGET);
+    let console_slot = store.license_slot(CONSOLE_TARGET).await?;
+    let console_doc = console_slot
+        .as_ref()
+        .and_then(|slot| SlotDocument::from_slot(Some(slot)).ok());
     let provider_licensee = console_doc
+        .as_ref()
         .and_then(|d| d.primary())
         .map(|f| f.claims.company.clone())
         .unwrap_or_else(|| provider.name.clone());
-    let all_servers = store.servers(None).await?;
+    let console_license = console_doc.as_ref().and_then(console_license);
+    drop(console_slot);
+    drop(console_doc);
+
+    let rows = store.report_servers().await?;
     // Servers of one kind sharing an installation id are clones.
-    let mut installations: HashMap<(TargetKind, String), usize> = HashMap::new();
-    for s in &all_servers {
-        if let Some(id) = ServerReport::of(s).installation_id {
+    let mut installations: HashMap<(TargetKind, &str), usize> = HashMap::new();
+    for s in &rows {
+        if let Some(id) = s.installation_id.as_deref() {
             *installations.entry((s.kind, id)).or_default() += 1;
         }
     }
-    let mut servers: Vec<ServerInfo> = all_servers
-        .into_iter()
+    let cloned: Vec<bool> = rows
+        .iter()
         .map(|s| {
-            let report = ServerReport::of(&s);
-            let cloned = report
-                .installation_id
-                .clone()
-                .is_some_and(|id| installations.get(&(s.kind, id)).copied().unwrap_or(0) > 1);
-            let unsupported = report.unsupported(s.kind);
-            (s, cloned, unsupported)
+            s.installation_id
+                .as_deref()
+                .is_some_and(|id| installations.get(&(s.kind, id)).copied().unwrap_or(0) > 1)
         })
-        .map(|(s, cloned, unsupported)| ServerInfo {
-            uid: s.uid,
-            name: s.name,
-            product: s.kind.product().as_wire().into(),
-            organization_uid: s.organization_uid,
-            license: licenses.get(&s.uid).and_then(license_ref),
-            // A server registered after the month ended had nothing to report.
-            collected: collected.contains(&s.uid) || s.created_at >= month.end(),
-            cloned,
-            unsupported,
+        .collect();
+    drop(installations);
+    // (server, whether it may have sent nothing: registered before the month ended).
+    let mut servers: Vec<(ServerInfo, bool)> = rows
+        .into_iter()
+        .zip(cloned)
+        .map(|(s, cloned)| {
+            let unsupported = ServerReport {
+                product_version: s.product_version,
+                ..ServerReport::default()
+            }
+            .unsupported(s.kind);
+            let info = ServerInfo {
+                uid: s.uid,
+                name: s.name,
+                product: s.kind.product().as_wire().into(),
+                organization_uid: s.organization_uid,
+                license: s.license.map(server_license),
+                // Usage only arrives for servers that sent it; the others are listed after
+                // the pass over usage.
+                collected: true,
+                cloned,
+                unsupported,
+            };
+            (info, s.created_at < month.end())
         })
         .collect();
     // Backup agents managed by the console report against the console itself.
-    servers.push(ServerInfo {
-        uid: CONSOLE_TARGET,
-        name: "Tallyman console".into(),
-        product: TargetKind::Console.product().as_wire().into(),
-        organization_uid: provider.uid,
-        license: console_doc.and_then(license_ref),
-        collected: true,
-        cloned: false,
-        unsupported: false,
-    });
-    let usage = maxima
-        .into_iter()
-        .map(|m| UsageMax {
+    servers.push((
+        ServerInfo {
+            uid: CONSOLE_TARGET,
+            name: "Tallyman console".into(),
+            product: TargetKind::Console.product().as_wire().into(),
+            organization_uid: provider.uid,
+            license: console_license,
+            collected: true,
+            cloned: false,
+            unsupported: false,
+        },
+        false,
+    ));
+    servers.sort_by_key(|(s, _)| s.uid);
+    let (servers, may_be_silent): (Vec<ServerInfo>, Vec<bool>) = servers.into_iter().unzip();
+    let weights = weights(store).await?;
+
+    let mut reports: Vec<OwnerReport<'_>> = Vec::new();
+    for owner in organizations
+        .iter()
+        .filter(|o| matches!(o.kind, OrgKind::Provider | OrgKind::Reseller))
+    {
+        let id = store.report_id_for(owner.uid, &month.to_string()).await?;
+        reports.push(OwnerReport {
+            owner,
+            id,
+            builder: ReportBuilder::new(ReportParams {
+                report_id: id,
+                owner,
+                owner_licensee: &provider_licensee,
+                interval_start: month.start(),
+                interval_end: month.end() - Duration::seconds(1),
+                generated_at: now,
+                organizations: &organizations,
+                weights: &weights,
+            }),
+            sink: LineSink::new(id),
+        });
+    }
+    // The reports each organization's usage counts in.
+    let mut reports_of: HashMap<Uuid, Vec<usize>> = HashMap::new();
+    for (i, r) in reports.iter().enumerate() {
+        for org in r.builder.scope() {
+            reports_of.entry(org).or_default().push(i);
+        }
+    }
+    let batch: i64 = rand::random();
+
+    let mut seen = vec![false; servers.len()];
+    let mut maxima = store.usage_maxima_stream(month.start(), month.end());
+    // Maxima come in server order, like `servers`: most lookups are the last server or the
+    // next one.
+    let mut cursor = 0;
+    // Bytes in partly filled chunks of all reports.
+    let mut buffered = 0usize;
+    while let Some(m) = maxima.next().await {
+        let m = m?;
+        let at = if servers.get(cursor).is_some_and(|s| s.uid == m.server_uid) {
+            cursor
+        } else if servers
+            .get(cursor + 1)
+            .is_some_and(|s| s.uid == m.server_uid)
+        {
+            cursor + 1
+        } else {
+            match servers.binary_search_by_key(&m.server_uid, |s| s.uid) {
+                Ok(at) => at,
+                Err(_) => continue,
+            }
+        };
+        cursor = at;
+        seen[at] = true;
+        let Some(owners) = reports_of.get(&m.organization_uid) else {
+            continue;
+        };
+        let usage = UsageMax {
             server_uid: m.server_uid,
             organization_uid: m.organization_uid,
             workload_type: m.workload_type,
             platform: m.platform,
             used: u64::try_from(m.used).unwrap_or(0),
             new: u64::try_from(m.new).unwrap_or(0),
-        })
-        .collect();
-    Ok(Fleet {
-        organizations,
-        servers,
-        usage,
-        weights: weights(store).await?,
-        provider,
-        provider_licensee,
-    })
-}
-
-/// Whether reports of `owner` are approved without review: its own setting, or the provider's
-/// (turning it on for the provider turns it on for every reseller).
-pub async fn auto_approve(
-    store: &Arc<dyn Store>,
-    owner: Uuid,
-    provider: Uuid,
-) -> anyhow::Result<bool> {
-    Ok(store.report_auto_approve(owner).await?.unwrap_or(false)
-        || (owner != provider && store.report_auto_approve(provider).await?.unwrap_or(false)))
-}
-
-/// Generates (or regenerates) every owner's report for `month`. Approved reports are kept.
-/// `progress(done, total)` is called after each owner.
-pub async fn generate_month(
-    store: &Arc<dyn Store>,
-    month: Month,
-    now: DateTime<Utc>,
-    progress: &(dyn Fn(usize, usize) + Send + Sync),
-) -> anyhow::Result<Vec<(Uuid, ReportWrite)>> {
-    let fleet = gather(store, month).await?;
-    let owners: Vec<&OrgInfo> = fleet
-        .organizations
-        .iter()
-        .filter(|o| matches!(o.kind, OrgKind::Provider | OrgKind::Reseller))
-        .collect();
-    let mut written = Vec::new();
-    for (i, owner) in owners.iter().enumerate() {
-        let id = store.report_id_for(owner.uid, &month.to_string()).await?;
-        let input = ReportInput {
-            report_id: id,
-            owner,
-            owner_licensee: &fleet.provider_licensee,
-            interval_start: month.start(),
-            interval_end: month.end() - Duration::seconds(1),
-            generated_at: now,
-            organizations: &fleet.organizations,
-            servers: &fleet.servers,
-            usage: &fleet.usage,
-            weights: &fleet.weights,
         };
-        let (mut report, lines) = build_with_lines(&input);
-        let approve = auto_approve(store, owner.uid, fleet.provider.uid).await?;
+        for &i in owners {
+            let r = &mut reports[i];
+            let before = r.sink.buffered;
+            let sink = &mut r.sink;
+            r.builder
+                .add_usage(&servers[at], &usage, &mut |section, line| {
+                    sink.push(section, line)
+                });
+            buffered = buffered + r.sink.buffered - before;
+            if !r.sink.ready.is_empty() {
+                r.sink.stage(store, batch).await?;
+            }
+        }
+        if buffered > BUFFERED_BYTES {
+            for r in &mut reports {
+                r.sink.seal_all();
+                r.sink.stage(store, batch).await?;
+            }
+            buffered = 0;
+        }
+    }
+    drop(maxima);
+    // Servers that sent nothing for the month are listed under their owner, to be reported by
+    // hand.
+    for (at, server) in servers.iter().enumerate() {
+        if seen[at] || !may_be_silent[at] {
+            continue;
+        }
+        let Some(owners) = reports_of.get(&server.organization_uid) else {
+            continue;
+        };
+        for &i in owners {
+            let r = &mut reports[i];
+            let sink = &mut r.sink;
+            r.builder
+                .add_not_collected(server, &mut |section, line| sink.push(section, line));
+            if !r.sink.ready.is_empty() {
+                r.sink.stage(store, batch).await?;
+            }
+        }
+    }
+
+    let total = reports.len();
+    let mut written = Vec::new();
+    for (i, r) in reports.into_iter().enumerate() {
+        let OwnerReport {
+            owner,
+            id,
+            builder,
+            mut sink,
+        } = r;
+        sink.seal_all();
+        sink.stage(store, batch).await?;
+        let order = sink.order();
+        let mut report = builder.finish();
+        let approve = auto_approve(store, owner.uid, provider.uid).await?;
         let status = if approve {
             ReportStatus::Approved
         } else {
@@ -237,11 +473,14 @@ pub async fn generate_month(
             generated_at: now,
             approved_at: approve.then_some(now),
             document: serde_json::to_value(&report)?,
-            // Serialized straight to text: a large report's lines never become a JSON tree.
-            lines: Some(serde_json::to_string(&lines)?),
+            lines: None,
         };
-        written.push((owner.uid, store.write_report(&record).await?));
-        progress(i + 1, owners.len());
+        drop(report);
+        written.push((
+            owner.uid,
+            store.write_report_staged(&record, batch, &order).await?,
+        ));
+        progress(i + 1, total);
     }
     Ok(written)
 }

@@ -95,6 +95,22 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU time (user + system, every thread) the process used so far, in seconds: on a shared
+/// machine it tells the work done apart from the waiting.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) start at the state field.
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime = fields.get(11)?.parse::<f64>().ok()?;
+            let stime = fields.get(12)?.parse::<f64>().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 struct Run {
     store: Arc<dyn Store>,
     url: String,
@@ -640,9 +656,11 @@ async fn reports_bench(run: Run, companies: usize, per_company: usize) -> anyhow
         seed_start.elapsed().as_secs_f64()
     );
     let rss_before = peak_rss_mib();
+    let cpu_before = cpu_seconds();
     let t = Instant::now();
     let written = generate_month(&store, month, now, &|_, _| {}).await?;
     let generation = t.elapsed();
+    let generation_cpu = cpu_seconds() - cpu_before;
     let rss_after = peak_rss_mib();
 
     // CSV export through the real server.
@@ -707,11 +725,12 @@ async fn reports_bench(run: Run, companies: usize, per_company: usize) -> anyhow
     server.await??;
 
     println!();
-    println!("| companies | servers | samples | report generation s | CSV rows | CSV MB | CSV MB/s | peak RSS MiB (before → after generation) |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| companies | servers | samples | report generation s | generation CPU s | CSV rows | CSV MB | CSV MB/s | peak RSS MiB (before → after generation) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     println!(
-        "| {companies} | {servers_total} | {samples_total} | {:.2} | {rows} | {:.1} | {:.1} | {:.0} → {:.0} |",
+        "| {companies} | {servers_total} | {samples_total} | {:.2} | {:.2} | {rows} | {:.1} | {:.1} | {:.0} → {:.0} |",
         generation.as_secs_f64(),
+        generation_cpu,
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / csv_time.as_secs_f64(),
         rss_before,

@@ -12,7 +12,7 @@
 //! The output types are the report as stored and as the API returns it; they carry the wire
 //! names on purpose (the stored document is the published format).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
@@ -297,63 +297,49 @@ pub fn describe(workload_type: &str) -> &'static str {
     }
 }
 
-/// One charged line: a server's usage for one consumer, workload type, platform and weight.
-#[derive(Debug, Clone)]
-struct Row<'a> {
-    server: &'a ServerInfo,
-    /// The organization line the usage is attributed to (company, reseller or provider).
-    line: &'a OrgInfo,
-    /// The consumer organization itself (for usage details).
-    consumer: &'a OrgInfo,
-    workload_type: &'a str,
-    platform: &'a str,
+/// The month's totals of one workload type → platform → weight bucket: (weight, used, new).
+type Buckets = BTreeMap<u64, (f64, u64, u64)>;
+type WorkTree = BTreeMap<String, BTreeMap<String, Buckets>>;
+
+/// The entry for `key`, created empty if missing (the key is only copied when it is new).
+fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("the entry was inserted above")
+}
+
+fn tree_add(
+    tree: &mut WorkTree,
+    workload_type: &str,
+    platform: &str,
     weight: f64,
     used: u64,
     new: u64,
+) {
+    let bucket = slot(slot(tree, workload_type), platform)
+        .entry(weight.to_bits())
+        .or_insert((weight, 0, 0));
+    bucket.1 += used;
+    bucket.2 += new;
 }
 
-impl Row<'_> {
-    fn points(&self) -> f64 {
-        self.used as f64 * self.weight
-    }
-    fn edition(&self) -> &str {
-        self.server
-            .license
-            .as_ref()
-            .map(|l| l.edition.as_str())
-            .unwrap_or("")
-    }
-}
-
-/// Totals per workload type from rows, nested by platform and weight, in a stable order.
-fn workloads(rows: &[&Row<'_>]) -> Vec<WorkloadLicenseUsage> {
-    // workload type → platform → weight bits → (used, new)
-    let mut tree: BTreeMap<&str, BTreeMap<&str, BTreeMap<u64, (f64, u64, u64)>>> = BTreeMap::new();
-    for r in rows {
-        let slot = tree
-            .entry(r.workload_type)
-            .or_default()
-            .entry(r.platform)
-            .or_default()
-            .entry(r.weight.to_bits())
-            .or_insert((r.weight, 0, 0));
-        slot.1 += r.used;
-        slot.2 += r.new;
-    }
-    tree.into_iter()
+/// Totals per workload type, nested by platform and weight, in a stable order.
+fn workloads(tree: &WorkTree) -> Vec<WorkloadLicenseUsage> {
+    tree.iter()
         .map(|(workload_type, platforms)| {
             let mut initial = 0;
             let mut new = 0;
             let mut points = 0.0;
             let mut weights = Vec::new();
             let by_platform = platforms
-                .into_iter()
+                .iter()
                 .map(|(platform, buckets)| WorkloadLicenseUsageByPlatform {
                     type_id: platform.to_string(),
                     description: platform.replace('_', " "),
                     objects_by_weight: buckets
-                        .into_values()
-                        .map(|(weight, used, fresh)| {
+                        .values()
+                        .map(|&(weight, used, fresh)| {
                             initial += used;
                             new += fresh;
                             points += used as f64 * weight;
@@ -383,150 +369,11 @@ fn workloads(rows: &[&Row<'_>]) -> Vec<WorkloadLicenseUsage> {
         .collect()
 }
 
-fn summary(rows: &[&Row<'_>]) -> LicenseReportSummary {
-    let mut by_product: BTreeMap<(&str, &str), Vec<&Row<'_>>> = BTreeMap::new();
-    for r in rows {
-        by_product
-            .entry((r.server.product.as_str(), r.edition()))
-            .or_default()
-            .push(r);
-    }
-    let products_usage: Vec<TotalProductLicenseUsage> = by_product
-        .into_iter()
-        .map(|((product, edition), rows)| {
-            let workload_usage = workloads(&rows);
-            TotalProductLicenseUsage {
-                product_type: product.to_string(),
-                total_points: workload_usage
-                    .iter()
-                    .map(|w| w.used_points)
-                    .fold(0.0, |a, b| a + b),
-                license_edition: edition.to_string(),
-                workload_usage,
-            }
-        })
-        .collect();
-    LicenseReportSummary {
-        total_points: products_usage
-            .iter()
-            .map(|p| p.total_points)
-            .fold(0.0, |a, b| a + b),
-        products_usage,
-    }
-}
-
-fn organizations_usage(rows: &[&Row<'_>]) -> Vec<OrganizationLicenseUsage> {
-    let mut lines: BTreeMap<(u8, &str, Uuid), f64> = BTreeMap::new();
-    for r in rows {
-        let order = match r.line.kind {
-            OrgKind::Company => 0,
-            OrgKind::Reseller => 1,
-            OrgKind::Provider => 2,
-        };
-        *lines
-            .entry((order, r.line.name.as_str(), r.line.uid))
-            .or_default() += r.points();
-    }
-    lines
-        .into_iter()
-        .map(|((order, name, uid), points)| OrganizationLicenseUsage {
-            organization_type: match order {
-                0 => "Company",
-                1 => "Reseller",
-                _ => "Provider",
-            }
-            .to_string(),
-            organization_name: name.to_string(),
-            organization_uid: uid,
-            used_points: points,
-        })
-        .collect()
-}
-
-fn usage_details(
-    rows: &[&Row<'_>],
-    excluded: &[(&OrgInfo, &ServerInfo, Exclusion)],
-) -> Vec<OrganizationUsageOfLicensesWithSameSupportId> {
-    type Key<'k> = (&'k str, Uuid, Option<String>);
-    let mut groups: BTreeMap<Key<'_>, Vec<&Row<'_>>> = BTreeMap::new();
-    for r in rows {
-        let support = r.server.license.as_ref().and_then(|l| l.support_id.clone());
-        groups
-            .entry((r.consumer.name.as_str(), r.consumer.uid, support))
-            .or_default()
-            .push(r);
-    }
-    let mut out: BTreeMap<Key<'_>, OrganizationUsageOfLicensesWithSameSupportId> = groups
-        .into_iter()
-        .map(|(key, rows)| {
-            let mut by_license: BTreeMap<(Option<String>, &str, &str), Vec<&Row<'_>>> =
-                BTreeMap::new();
-            for r in &rows {
-                let license = r
-                    .server
-                    .license
-                    .as_ref()
-                    .and_then(|l| l.license_id)
-                    .map(|u| u.to_string());
-                by_license
-                    .entry((license, r.server.product.as_str(), r.edition()))
-                    .or_default()
-                    .push(r);
-            }
-            let usage = by_license
-                .into_iter()
-                .map(|((license_id, product, edition), rows)| {
-                    let workload_usage = workloads(&rows);
-                    ProductLicenseUsage {
-                        license_id,
-                        product_type: product.to_string(),
-                        license_edition: Some(edition.to_string()).filter(|e| !e.is_empty()),
-                        used_points: workload_usage
-                            .iter()
-                            .map(|w| w.used_points)
-                            .fold(0.0, |a, b| a + b),
-                        workload_usage,
-                    }
-                })
-                .collect();
-            let entry = OrganizationUsageOfLicensesWithSameSupportId {
-                organization_name: key.0.to_string(),
-                organization_uid: key.1,
-                support_id: key.2.clone(),
-                not_collected_client_servers: Vec::new(),
-                cloned_client_servers: Vec::new(),
-                unsupported_client_servers: Vec::new(),
-                usage_by_license_and_product: usage,
-            };
-            (key, entry)
-        })
-        .collect();
-    for (org, server, why) in excluded {
-        if server.product == "CloudConnect" {
-            continue;
-        }
-        let support = server.license.as_ref().and_then(|l| l.support_id.clone());
-        let entry = out
-            .entry((org.name.as_str(), org.uid, support.clone()))
-            .or_insert_with(|| OrganizationUsageOfLicensesWithSameSupportId {
-                organization_name: org.name.clone(),
-                organization_uid: org.uid,
-                support_id: support,
-                not_collected_client_servers: Vec::new(),
-                cloned_client_servers: Vec::new(),
-                unsupported_client_servers: Vec::new(),
-                usage_by_license_and_product: Vec::new(),
-            });
-        let list = match why {
-            Exclusion::NotCollected => &mut entry.not_collected_client_servers,
-            Exclusion::Cloned => &mut entry.cloned_client_servers,
-            Exclusion::Unsupported => &mut entry.unsupported_client_servers,
-        };
-        if !list.contains(&server.name) {
-            list.push(server.name.clone());
-        }
-    }
-    out.into_values().collect()
+fn points_of(workload_usage: &[WorkloadLicenseUsage]) -> f64 {
+    workload_usage
+        .iter()
+        .map(|w| w.used_points)
+        .fold(0.0, |a, b| a + b)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -536,7 +383,428 @@ enum Exclusion {
     Unsupported,
 }
 
-fn cloud_list(excluded: &[(&OrgInfo, &ServerInfo, Exclusion)], why: Exclusion) -> Vec<String> {
+impl Exclusion {
+    fn note(self) -> &'static str {
+        match self {
+            Exclusion::NotCollected => "NotCollected",
+            Exclusion::Cloned => "Cloned",
+            Exclusion::Unsupported => "Unsupported",
+        }
+    }
+}
+
+type Excluded<'a> = (&'a OrgInfo, &'a ServerInfo, Exclusion);
+
+/// Where a line belongs in a report's flat list. The list is the sections in the order of
+/// [`LineSection::order_key`], each in the order its lines were added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineSection<'s> {
+    /// Counted in the report's summary.
+    Main,
+    /// Counted in the appendix of this licensee.
+    Appendix(&'s str),
+    /// Usage of a cloned, unsupported or not collected server.
+    Excluded,
+    /// A server that sent nothing for the month (listed after [`LineSection::Excluded`]).
+    NotCollected,
+    /// [`LineSection::Excluded`] for a server licensed to this licensee.
+    ExcludedAppendix(&'s str),
+    /// [`LineSection::NotCollected`] for a server licensed to this licensee.
+    NotCollectedAppendix(&'s str),
+}
+
+impl<'s> LineSection<'s> {
+    /// Sorting sections by this key (strings by their bytes) gives the report's line order.
+    pub fn order_key(&self) -> (u8, &'s str, u8) {
+        match *self {
+            LineSection::Main => (0, "", 0),
+            LineSection::Appendix(l) => (1, l, 0),
+            LineSection::Excluded => (2, "", 0),
+            LineSection::NotCollected => (2, "", 1),
+            LineSection::ExcludedAppendix(l) => (3, l, 0),
+            LineSection::NotCollectedAppendix(l) => (3, l, 1),
+        }
+    }
+}
+
+/// A report line borrowed from the builder's inputs: what [`ReportLine`] holds, without
+/// allocating.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineView<'l> {
+    pub section: &'l str,
+    pub licensee: &'l str,
+    pub organization_type: &'l str,
+    pub organization_name: &'l str,
+    pub organization_uid: Uuid,
+    pub server_uid: Uuid,
+    pub server_name: &'l str,
+    pub product_type: &'l str,
+    pub license_edition: &'l str,
+    pub license_id: Option<Uuid>,
+    pub support_id: Option<&'l str>,
+    pub workload_type: &'l str,
+    pub platform: &'l str,
+    pub weight: f64,
+    pub initial_count: u64,
+    pub new_count: u64,
+    pub reported_count: u64,
+    pub used_points: f64,
+    pub note: &'l str,
+}
+
+impl LineView<'_> {
+    pub fn to_line(&self) -> ReportLine {
+        ReportLine {
+            section: self.section.into(),
+            licensee: self.licensee.into(),
+            organization_type: self.organization_type.into(),
+            organization_name: self.organization_name.into(),
+            organization_uid: self.organization_uid,
+            server_uid: self.server_uid,
+            server_name: self.server_name.into(),
+            product_type: self.product_type.into(),
+            license_edition: self.license_edition.into(),
+            license_id: self.license_id,
+            support_id: self.support_id.map(str::to_string),
+            workload_type: self.workload_type.into(),
+            platform: self.platform.into(),
+            weight: self.weight,
+            initial_count: self.initial_count,
+            new_count: self.new_count,
+            reported_count: self.reported_count,
+            used_points: self.used_points,
+            note: self.note.into(),
+        }
+    }
+
+    /// Appends the line's CSV fields from `Section` to `Note` (docs/report-csv.md), quoted and
+    /// comma-separated, without a line end.
+    pub fn write_csv_fields(&self, out: &mut Vec<u8>) {
+        let mut uuid = Uuid::encode_buffer();
+        csv_field(out, self.section);
+        out.push(b',');
+        csv_field(out, self.licensee);
+        out.push(b',');
+        csv_field(out, self.organization_type);
+        out.push(b',');
+        csv_field(out, self.organization_name);
+        out.push(b',');
+        out.extend_from_slice(
+            self.organization_uid
+                .hyphenated()
+                .encode_lower(&mut uuid)
+                .as_bytes(),
+        );
+        out.push(b',');
+        csv_field(out, self.server_name);
+        out.push(b',');
+        out.extend_from_slice(
+            self.server_uid
+                .hyphenated()
+                .encode_lower(&mut uuid)
+                .as_bytes(),
+        );
+        out.push(b',');
+        csv_field(out, self.product_type);
+        out.push(b',');
+        csv_field(out, self.license_edition);
+        out.push(b',');
+        if let Some(id) = self.license_id {
+            out.extend_from_slice(id.hyphenated().encode_lower(&mut uuid).as_bytes());
+        }
+        out.push(b',');
+        csv_field(out, self.support_id.unwrap_or(""));
+        out.push(b',');
+        csv_field(out, self.workload_type);
+        out.push(b',');
+        csv_field(out, self.platform);
+        out.push(b',');
+        csv_number(out, self.weight);
+        out.push(b',');
+        csv_integer(out, self.initial_count);
+        out.push(b',');
+        csv_integer(out, self.new_count);
+        out.push(b',');
+        csv_integer(out, self.reported_count);
+        out.push(b',');
+        csv_number(out, self.used_points);
+        out.push(b',');
+        csv_field(out, self.note);
+    }
+}
+
+impl ReportLine {
+    pub fn view(&self) -> LineView<'_> {
+        LineView {
+            section: &self.section,
+            licensee: &self.licensee,
+            organization_type: &self.organization_type,
+            organization_name: &self.organization_name,
+            organization_uid: self.organization_uid,
+            server_uid: self.server_uid,
+            server_name: &self.server_name,
+            product_type: &self.product_type,
+            license_edition: &self.license_edition,
+            license_id: self.license_id,
+            support_id: self.support_id.as_deref(),
+            workload_type: &self.workload_type,
+            platform: &self.platform,
+            weight: self.weight,
+            initial_count: self.initial_count,
+            new_count: self.new_count,
+            reported_count: self.reported_count,
+            used_points: self.used_points,
+            note: &self.note,
+        }
+    }
+}
+
+/// Appends a CSV field, quoted as RFC 4180 requires (and when it starts or ends with a space).
+pub fn csv_field(out: &mut Vec<u8>, field: &str) {
+    let bytes = field.as_bytes();
+    let quote = bytes
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+        || bytes.first() == Some(&b' ')
+        || bytes.last() == Some(&b' ');
+    if !quote {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.push(b'"');
+    for part in field.split_inclusive('"') {
+        out.extend_from_slice(part.as_bytes());
+        if part.ends_with('"') {
+            out.push(b'"');
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends a number in invariant form: integers without a fraction, others as Rust prints
+/// them.
+pub fn csv_number(out: &mut Vec<u8>, v: f64) {
+    use std::io::Write;
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        csv_integer_signed(out, v as i64);
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+fn csv_integer_signed(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    csv_integer(out, v.unsigned_abs());
+}
+
+/// Appends an unsigned integer in decimal.
+pub fn csv_integer(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// (consumer name, consumer uid, support id).
+type DetailKey<'a> = (&'a str, Uuid, Option<&'a str>);
+/// (license id, product, edition).
+type LicenseKey<'a> = (Option<Uuid>, &'a str, &'a str);
+
+/// Usage totals of one part of a report (the main part or one appendix). Kept in hash maps
+/// while usage is added; sorted once when the report is made.
+#[derive(Default)]
+struct Part<'a> {
+    /// (product, edition) → workloads.
+    summary: HashMap<(&'a str, &'a str), WorkTree>,
+    /// (order of the kind, name, uid) of the organization line → points, added in usage order.
+    organizations: HashMap<(u8, &'a str, Uuid), f64>,
+    /// (consumer name, consumer uid, support id) → (license id, product, edition) → workloads.
+    details: HashMap<DetailKey<'a>, HashMap<LicenseKey<'a>, WorkTree>>,
+}
+
+/// The entries of a map sorted by key.
+fn sorted<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    entries
+}
+
+fn edition_of(server: &ServerInfo) -> &str {
+    server
+        .license
+        .as_ref()
+        .map(|l| l.edition.as_str())
+        .unwrap_or("")
+}
+
+impl<'a> Part<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        server: &'a ServerInfo,
+        line: &'a OrgInfo,
+        consumer: &'a OrgInfo,
+        workload_type: &str,
+        platform: &str,
+        weight: f64,
+        used: u64,
+        new: u64,
+    ) {
+        let edition = edition_of(server);
+        tree_add(
+            self.summary
+                .entry((server.product.as_str(), edition))
+                .or_default(),
+            workload_type,
+            platform,
+            weight,
+            used,
+            new,
+        );
+        let order = match line.kind {
+            OrgKind::Company => 0,
+            OrgKind::Reseller => 1,
+            OrgKind::Provider => 2,
+        };
+        *self
+            .organizations
+            .entry((order, line.name.as_str(), line.uid))
+            .or_default() += used as f64 * weight;
+        let license = server.license.as_ref();
+        let support = license.and_then(|l| l.support_id.as_deref());
+        tree_add(
+            self.details
+                .entry((consumer.name.as_str(), consumer.uid, support))
+                .or_default()
+                .entry((
+                    license.and_then(|l| l.license_id),
+                    server.product.as_str(),
+                    edition,
+                ))
+                .or_default(),
+            workload_type,
+            platform,
+            weight,
+            used,
+            new,
+        );
+    }
+
+    fn summary(&self) -> LicenseReportSummary {
+        let products_usage: Vec<TotalProductLicenseUsage> = sorted(&self.summary)
+            .into_iter()
+            .map(|((product, edition), tree)| {
+                let workload_usage = workloads(tree);
+                TotalProductLicenseUsage {
+                    product_type: product.to_string(),
+                    total_points: points_of(&workload_usage),
+                    license_edition: edition.to_string(),
+                    workload_usage,
+                }
+            })
+            .collect();
+        LicenseReportSummary {
+            total_points: products_usage
+                .iter()
+                .map(|p| p.total_points)
+                .fold(0.0, |a, b| a + b),
+            products_usage,
+        }
+    }
+
+    fn organizations_usage(&self) -> Vec<OrganizationLicenseUsage> {
+        sorted(&self.organizations)
+            .into_iter()
+            .map(|(&(order, name, uid), &points)| OrganizationLicenseUsage {
+                organization_type: match order {
+                    0 => "Company",
+                    1 => "Reseller",
+                    _ => "Provider",
+                }
+                .to_string(),
+                organization_name: name.to_string(),
+                organization_uid: uid,
+                used_points: points,
+            })
+            .collect()
+    }
+
+    fn usage_details(
+        &self,
+        excluded: &[Excluded<'a>],
+    ) -> Vec<OrganizationUsageOfLicensesWithSameSupportId> {
+        type Key<'k> = (&'k str, Uuid, Option<&'k str>);
+        let mut out: BTreeMap<Key<'a>, OrganizationUsageOfLicensesWithSameSupportId> = self
+            .details
+            .iter()
+            .map(|(&key, by_license)| {
+                let usage = sorted(by_license)
+                    .into_iter()
+                    .map(|(&(license_id, product, edition), tree)| {
+                        let workload_usage = workloads(tree);
+                        ProductLicenseUsage {
+                            license_id: license_id.map(|u| u.to_string()),
+                            product_type: product.to_string(),
+                            license_edition: Some(edition.to_string()).filter(|e| !e.is_empty()),
+                            used_points: points_of(&workload_usage),
+                            workload_usage,
+                        }
+                    })
+                    .collect();
+                let entry = OrganizationUsageOfLicensesWithSameSupportId {
+                    organization_name: key.0.to_string(),
+                    organization_uid: key.1,
+                    support_id: key.2.map(str::to_string),
+                    not_collected_client_servers: Vec::new(),
+                    cloned_client_servers: Vec::new(),
+                    unsupported_client_servers: Vec::new(),
+                    usage_by_license_and_product: usage,
+                };
+                (key, entry)
+            })
+            .collect();
+        for &(org, server, why) in excluded {
+            if server.product == "CloudConnect" {
+                continue;
+            }
+            let support = server
+                .license
+                .as_ref()
+                .and_then(|l| l.support_id.as_deref());
+            let entry = out
+                .entry((org.name.as_str(), org.uid, support))
+                .or_insert_with(|| OrganizationUsageOfLicensesWithSameSupportId {
+                    organization_name: org.name.clone(),
+                    organization_uid: org.uid,
+                    support_id: support.map(str::to_string),
+                    not_collected_client_servers: Vec::new(),
+                    cloned_client_servers: Vec::new(),
+                    unsupported_client_servers: Vec::new(),
+                    usage_by_license_and_product: Vec::new(),
+                });
+            let list = match why {
+                Exclusion::NotCollected => &mut entry.not_collected_client_servers,
+                Exclusion::Cloned => &mut entry.cloned_client_servers,
+                Exclusion::Unsupported => &mut entry.unsupported_client_servers,
+            };
+            if !list.contains(&server.name) {
+                list.push(server.name.clone());
+            }
+        }
+        out.into_values().collect()
+    }
+}
+
+fn cloud_list(excluded: &[Excluded<'_>], why: Exclusion) -> Vec<String> {
     let mut names: Vec<String> = excluded
         .iter()
         .filter(|(_, s, w)| *w == why && s.product == "CloudConnect")
@@ -567,108 +835,130 @@ pub fn subtree(owner: Uuid, orgs: &[OrgInfo]) -> BTreeMap<Uuid, &OrgInfo> {
     }
 }
 
-/// Builds one owner's report for the month.
-pub fn build(input: &ReportInput<'_>) -> SingleLicenseReport {
-    build_with_lines(input).0
+/// What one owner's report is built for: everything of [`ReportInput`] but the servers and the
+/// usage, which are fed to [`ReportBuilder`] one at a time.
+#[derive(Clone, Copy)]
+pub struct ReportParams<'a> {
+    pub report_id: i64,
+    pub owner: &'a OrgInfo,
+    pub owner_licensee: &'a str,
+    pub interval_start: DateTime<Utc>,
+    pub interval_end: DateTime<Utc>,
+    pub generated_at: DateTime<Utc>,
+    pub organizations: &'a [OrgInfo],
+    pub weights: &'a [Weight],
 }
 
-fn line_from_row(section: &str, licensee: &str, r: &Row<'_>) -> ReportLine {
-    let license = r.server.license.as_ref();
-    ReportLine {
-        section: section.into(),
-        licensee: licensee.into(),
-        organization_type: r.consumer.kind.as_wire().into(),
-        organization_name: r.consumer.name.clone(),
-        organization_uid: r.consumer.uid,
-        server_uid: r.server.uid,
-        server_name: r.server.name.clone(),
-        product_type: r.server.product.clone(),
-        license_edition: r.edition().into(),
-        license_id: license.and_then(|l| l.license_id),
-        support_id: license.and_then(|l| l.support_id.clone()),
-        workload_type: r.workload_type.into(),
-        platform: r.platform.into(),
-        weight: r.weight,
-        initial_count: r.used,
-        new_count: r.new,
-        reported_count: r.used,
-        used_points: r.points(),
-        note: String::new(),
-    }
+/// Builds one owner's report incrementally: feed it the month's usage maxima in order
+/// ([`ReportBuilder::add_usage`]), then the servers that sent nothing
+/// ([`ReportBuilder::add_not_collected`]), then [`ReportBuilder::finish`]. Lines are handed to
+/// the caller as they are made, so a report's lines never need to be held at once; only the
+/// report's totals are kept.
+pub struct ReportBuilder<'a> {
+    params: ReportParams<'a>,
+    scope: BTreeMap<Uuid, &'a OrgInfo>,
+    main: Part<'a>,
+    appendix: BTreeMap<&'a str, Part<'a>>,
+    excluded: Vec<Excluded<'a>>,
+    excluded_appendix: BTreeMap<&'a str, Vec<Excluded<'a>>>,
+    excluded_servers: std::collections::HashSet<Uuid>,
+    /// The last consumer seen and its line: usage comes sorted, so runs of one consumer are
+    /// common.
+    last_consumer: Option<(Uuid, Option<(&'a OrgInfo, &'a OrgInfo)>)>,
+    /// Weights looked up so far: (product, edition, workload type, weight).
+    weights_seen: Vec<(&'a str, &'a str, String, f64)>,
 }
 
-fn excluded_line(licensee: &str, org: &OrgInfo, server: &ServerInfo, why: Exclusion) -> ReportLine {
-    let license = server.license.as_ref();
-    ReportLine {
-        section: "Excluded".into(),
-        licensee: licensee.into(),
-        organization_type: org.kind.as_wire().into(),
-        organization_name: org.name.clone(),
-        organization_uid: org.uid,
-        server_uid: server.uid,
-        server_name: server.name.clone(),
-        product_type: server.product.clone(),
-        license_edition: license.map(|l| l.edition.clone()).unwrap_or_default(),
-        license_id: license.and_then(|l| l.license_id),
-        support_id: license.and_then(|l| l.support_id.clone()),
-        workload_type: String::new(),
-        platform: String::new(),
-        weight: 0.0,
-        initial_count: 0,
-        new_count: 0,
-        reported_count: 0,
-        used_points: 0.0,
-        note: match why {
-            Exclusion::NotCollected => "NotCollected",
-            Exclusion::Cloned => "Cloned",
-            Exclusion::Unsupported => "Unsupported",
+impl<'a> ReportBuilder<'a> {
+    pub fn new(params: ReportParams<'a>) -> Self {
+        Self {
+            scope: subtree(params.owner.uid, params.organizations),
+            params,
+            main: Part::default(),
+            appendix: BTreeMap::new(),
+            excluded: Vec::new(),
+            excluded_appendix: BTreeMap::new(),
+            excluded_servers: std::collections::HashSet::new(),
+            last_consumer: None,
+            weights_seen: Vec::new(),
         }
-        .into(),
     }
-}
 
-/// Builds one owner's report for the month, with its flat lines.
-pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<ReportLine>) {
-    let scope = subtree(input.owner.uid, input.organizations);
-    let servers: BTreeMap<Uuid, &ServerInfo> = input.servers.iter().map(|s| (s.uid, s)).collect();
+    /// The organizations inside the owner's part of the tree (the owner included).
+    pub fn scope(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.scope.keys().copied()
+    }
 
-    // The line a consumer's usage is reported on: in the provider's report, companies of a
-    // reseller roll up into that reseller's line.
-    let line_of = |consumer: &OrgInfo| -> Option<&OrgInfo> {
-        match (input.owner.kind, consumer.kind) {
+    /// Whether `organization` is inside the owner's part of the tree.
+    pub fn in_scope(&self, organization: Uuid) -> bool {
+        self.scope.contains_key(&organization)
+    }
+
+    /// The line a consumer's usage is reported on: in the provider's report, companies of a
+    /// reseller roll up into that reseller's line.
+    fn line_of(&self, consumer: &'a OrgInfo) -> Option<&'a OrgInfo> {
+        match (self.params.owner.kind, consumer.kind) {
             (OrgKind::Provider, OrgKind::Company) => {
-                let parent = consumer.parent.and_then(|p| scope.get(&p).copied());
+                let parent = consumer.parent.and_then(|p| self.scope.get(&p).copied());
                 match parent {
                     Some(p) if p.kind == OrgKind::Reseller => Some(p),
-                    _ => scope.get(&consumer.uid).copied(),
+                    _ => self.scope.get(&consumer.uid).copied(),
                 }
             }
-            _ => scope.get(&consumer.uid).copied(),
+            _ => self.scope.get(&consumer.uid).copied(),
         }
-    };
+    }
 
-    let mut main: Vec<Row<'_>> = Vec::new();
-    let mut appendix: BTreeMap<&str, Vec<Row<'_>>> = BTreeMap::new();
-    let mut excluded: Vec<(&OrgInfo, &ServerInfo, Exclusion)> = Vec::new();
-    let mut excluded_appendix: BTreeMap<&str, Vec<(&OrgInfo, &ServerInfo, Exclusion)>> =
-        BTreeMap::new();
+    /// The weight of a workload type on a product and edition (0 without one).
+    fn weight(&mut self, product: &'a str, edition: &'a str, workload_type: &str) -> f64 {
+        let known = self
+            .weights_seen
+            .iter()
+            .find(|(p, e, w, _)| *p == product && *e == edition && w == workload_type);
+        if let Some(&(_, _, _, weight)) = known {
+            return weight;
+        }
+        let weight = lookup(self.params.weights, product, edition, workload_type).unwrap_or(0.0);
+        // The distinct combinations are few; past a bound, look up instead of remembering.
+        if self.weights_seen.len() < 256 {
+            self.weights_seen
+                .push((product, edition, workload_type.to_string(), weight));
+        }
+        weight
+    }
 
-    for u in input.usage {
-        let (Some(server), Some(consumer)) = (
-            servers.get(&u.server_uid).copied(),
-            scope.get(&u.organization_uid).copied(),
-        ) else {
-            continue;
-        };
-        let Some(line) = line_of(consumer) else {
-            continue;
-        };
-        let licensee = server
+    fn appendix_licensee(&self, server: &'a ServerInfo) -> Option<&'a str> {
+        server
             .license
             .as_ref()
             .map(|l| l.licensee.as_str())
-            .filter(|l| !l.is_empty());
-        let in_appendix = licensee.filter(|l| *l != input.owner_licensee);
+            .filter(|l| !l.is_empty() && *l != self.params.owner_licensee)
+    }
+
+    /// Adds one usage maximum of `server` (the server `usage.server_uid` names); `emit`
+    /// receives the line it makes, if any.
+    pub fn add_usage(
+        &mut self,
+        server: &'a ServerInfo,
+        usage: &UsageMax,
+        emit: &mut dyn FnMut(LineSection<'a>, &LineView<'_>),
+    ) {
+        let found = match self.last_consumer {
+            Some((uid, found)) if uid == usage.organization_uid => found,
+            _ => {
+                let found = self
+                    .scope
+                    .get(&usage.organization_uid)
+                    .copied()
+                    .and_then(|consumer| Some((consumer, self.line_of(consumer)?)));
+                self.last_consumer = Some((usage.organization_uid, found));
+                found
+            }
+        };
+        let Some((consumer, line)) = found else {
+            return;
+        };
+        let in_appendix = self.appendix_licensee(server);
         let why = if !server.collected {
             Some(Exclusion::NotCollected)
         } else if server.cloned {
@@ -679,131 +969,236 @@ pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<Re
             None
         };
         if let Some(why) = why {
+            self.excluded_servers.insert(server.uid);
+            let entry = (consumer, server, why);
             match in_appendix {
-                Some(l) => excluded_appendix
-                    .entry(l)
-                    .or_default()
-                    .push((consumer, server, why)),
-                None => excluded.push((consumer, server, why)),
+                Some(l) => {
+                    self.excluded_appendix.entry(l).or_default().push(entry);
+                    emit(
+                        LineSection::ExcludedAppendix(l),
+                        &excluded_view(l, consumer, server, why),
+                    );
+                }
+                None => {
+                    self.excluded.push(entry);
+                    emit(
+                        LineSection::Excluded,
+                        &excluded_view(self.params.owner_licensee, consumer, server, why),
+                    );
+                }
             }
-            continue;
+            return;
         }
-        if u.used == 0 && u.new == 0 {
-            continue;
+        if usage.used == 0 && usage.new == 0 {
+            return;
         }
-        let edition = server
-            .license
-            .as_ref()
-            .map(|l| l.edition.as_str())
-            .unwrap_or("");
-        let weight =
-            lookup(input.weights, &server.product, edition, &u.workload_type).unwrap_or(0.0);
-        let row = Row {
+        let edition = edition_of(server);
+        let weight = self.weight(&server.product, edition, &usage.workload_type);
+        let (part, section, name, licensee) = match in_appendix {
+            Some(l) => (
+                self.appendix.entry(l).or_default(),
+                LineSection::Appendix(l),
+                "Appendix",
+                l,
+            ),
+            None => (
+                &mut self.main,
+                LineSection::Main,
+                "Main",
+                self.params.owner_licensee,
+            ),
+        };
+        part.add(
             server,
             line,
             consumer,
-            workload_type: &u.workload_type,
-            platform: &u.platform,
+            &usage.workload_type,
+            &usage.platform,
             weight,
-            used: u.used,
-            new: u.new,
-        };
-        match in_appendix {
-            Some(l) => appendix.entry(l).or_default().push(row),
-            None => main.push(row),
-        }
-    }
-    // Servers that sent nothing for the month are listed under their owner, to be reported by
-    // hand.
-    for server in input.servers.iter().filter(|s| !s.collected) {
-        let Some(owner) = scope.get(&server.organization_uid).copied() else {
-            continue;
-        };
-        if excluded
-            .iter()
-            .chain(excluded_appendix.values().flatten())
-            .any(|(_, s, _)| s.uid == server.uid)
-        {
-            continue;
-        }
-        let licensee = server
-            .license
-            .as_ref()
-            .map(|l| l.licensee.as_str())
-            .filter(|l| !l.is_empty());
-        match licensee.filter(|l| *l != input.owner_licensee) {
-            Some(l) => excluded_appendix.entry(l).or_default().push((
-                owner,
-                server,
-                Exclusion::NotCollected,
-            )),
-            None => excluded.push((owner, server, Exclusion::NotCollected)),
-        }
-    }
-
-    let main_refs: Vec<&Row<'_>> = main.iter().collect();
-    let mut licensees: Vec<&str> = appendix.keys().copied().collect();
-    licensees.extend(excluded_appendix.keys().copied());
-    licensees.sort_unstable();
-    licensees.dedup();
-    let appendices = licensees
-        .into_iter()
-        .map(|licensee| {
-            let rows: Vec<&Row<'_>> = appendix
-                .get(licensee)
-                .map(|v| v.iter().collect())
-                .unwrap_or_default();
-            let ex = excluded_appendix.get(licensee).cloned().unwrap_or_default();
-            LicenseReportAppendix {
-                license_company_name: licensee.to_string(),
-                appendix_summary: summary(&rows),
-                organizations_usage: organizations_usage(&rows),
-                not_collected_cloud_servers: cloud_list(&ex, Exclusion::NotCollected),
-                cloned_cloud_servers: cloud_list(&ex, Exclusion::Cloned),
-                unsupported_cloud_servers: cloud_list(&ex, Exclusion::Unsupported),
-                usage_details: usage_details(&rows, &ex),
-            }
-        })
-        .collect();
-
-    let mut lines: Vec<ReportLine> = main
-        .iter()
-        .map(|r| line_from_row("Main", input.owner_licensee, r))
-        .collect();
-    for (licensee, rows) in &appendix {
-        lines.extend(rows.iter().map(|r| line_from_row("Appendix", licensee, r)));
-    }
-    lines.extend(
-        excluded
-            .iter()
-            .map(|(o, s, w)| excluded_line(input.owner_licensee, o, s, *w)),
-    );
-    for (licensee, ex) in &excluded_appendix {
-        lines.extend(ex.iter().map(|(o, s, w)| excluded_line(licensee, o, s, *w)));
-    }
-
-    let report = SingleLicenseReport {
-        report_status: "ApprovalRequired".into(),
-        report_parameters: LicenseReportParameters {
-            report_id: input.report_id,
-            organization_name: input.owner.name.clone(),
-            organization_uid: input.owner.uid,
-            license_company_name: input.owner_licensee.to_string(),
-            generation_date: input.generated_at,
-            report_interval: LicenseReportInterval {
-                start_of_interval: input.interval_start,
-                end_of_interval: input.interval_end,
+            usage.used,
+            usage.new,
+        );
+        let license = server.license.as_ref();
+        emit(
+            section,
+            &LineView {
+                section: name,
+                licensee,
+                organization_type: consumer.kind.as_wire(),
+                organization_name: &consumer.name,
+                organization_uid: consumer.uid,
+                server_uid: server.uid,
+                server_name: &server.name,
+                product_type: &server.product,
+                license_edition: edition,
+                license_id: license.and_then(|l| l.license_id),
+                support_id: license.and_then(|l| l.support_id.as_deref()),
+                workload_type: &usage.workload_type,
+                platform: &usage.platform,
+                weight,
+                initial_count: usage.used,
+                new_count: usage.new,
+                reported_count: usage.used,
+                used_points: usage.used as f64 * weight,
+                note: "",
             },
-        },
-        report_summary: summary(&main_refs),
-        organizations_usage: organizations_usage(&main_refs),
-        not_collected_cloud_servers: cloud_list(&excluded, Exclusion::NotCollected),
-        cloned_cloud_servers: cloud_list(&excluded, Exclusion::Cloned),
-        unsupported_cloud_servers: cloud_list(&excluded, Exclusion::Unsupported),
-        usage_details: usage_details(&main_refs, &excluded),
-        appendices,
+        );
+    }
+
+    /// Lists a server that sent nothing for the month under its owner, to be reported by hand.
+    /// Call after the last [`ReportBuilder::add_usage`], in server order.
+    pub fn add_not_collected(
+        &mut self,
+        server: &'a ServerInfo,
+        emit: &mut dyn FnMut(LineSection<'a>, &LineView<'_>),
+    ) {
+        let Some(owner) = self.scope.get(&server.organization_uid).copied() else {
+            return;
+        };
+        if !self.excluded_servers.insert(server.uid) {
+            return;
+        }
+        let why = Exclusion::NotCollected;
+        match self.appendix_licensee(server) {
+            Some(l) => {
+                self.excluded_appendix
+                    .entry(l)
+                    .or_default()
+                    .push((owner, server, why));
+                emit(
+                    LineSection::NotCollectedAppendix(l),
+                    &excluded_view(l, owner, server, why),
+                );
+            }
+            None => {
+                self.excluded.push((owner, server, why));
+                emit(
+                    LineSection::NotCollected,
+                    &excluded_view(self.params.owner_licensee, owner, server, why),
+                );
+            }
+        }
+    }
+
+    /// The report (`ApprovalRequired`; the caller sets the status it stores).
+    pub fn finish(self) -> SingleLicenseReport {
+        let mut licensees: Vec<&str> = self.appendix.keys().copied().collect();
+        licensees.extend(self.excluded_appendix.keys().copied());
+        licensees.sort_unstable();
+        licensees.dedup();
+        let empty = Part::default();
+        let appendices = licensees
+            .into_iter()
+            .map(|licensee| {
+                let part = self.appendix.get(licensee).unwrap_or(&empty);
+                let ex: &[Excluded<'_>] = self
+                    .excluded_appendix
+                    .get(licensee)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                LicenseReportAppendix {
+                    license_company_name: licensee.to_string(),
+                    appendix_summary: part.summary(),
+                    organizations_usage: part.organizations_usage(),
+                    not_collected_cloud_servers: cloud_list(ex, Exclusion::NotCollected),
+                    cloned_cloud_servers: cloud_list(ex, Exclusion::Cloned),
+                    unsupported_cloud_servers: cloud_list(ex, Exclusion::Unsupported),
+                    usage_details: part.usage_details(ex),
+                }
+            })
+            .collect();
+        let p = &self.params;
+        SingleLicenseReport {
+            report_status: "ApprovalRequired".into(),
+            report_parameters: LicenseReportParameters {
+                report_id: p.report_id,
+                organization_name: p.owner.name.clone(),
+                organization_uid: p.owner.uid,
+                license_company_name: p.owner_licensee.to_string(),
+                generation_date: p.generated_at,
+                report_interval: LicenseReportInterval {
+                    start_of_interval: p.interval_start,
+                    end_of_interval: p.interval_end,
+                },
+            },
+            report_summary: self.main.summary(),
+            organizations_usage: self.main.organizations_usage(),
+            not_collected_cloud_servers: cloud_list(&self.excluded, Exclusion::NotCollected),
+            cloned_cloud_servers: cloud_list(&self.excluded, Exclusion::Cloned),
+            unsupported_cloud_servers: cloud_list(&self.excluded, Exclusion::Unsupported),
+            usage_details: self.main.usage_details(&self.excluded),
+            appendices,
+        }
+    }
+}
+
+fn excluded_view<'l>(
+    licensee: &'l str,
+    org: &'l OrgInfo,
+    server: &'l ServerInfo,
+    why: Exclusion,
+) -> LineView<'l> {
+    let license = server.license.as_ref();
+    LineView {
+        section: "Excluded",
+        licensee,
+        organization_type: org.kind.as_wire(),
+        organization_name: &org.name,
+        organization_uid: org.uid,
+        server_uid: server.uid,
+        server_name: &server.name,
+        product_type: &server.product,
+        license_edition: license.map(|l| l.edition.as_str()).unwrap_or(""),
+        license_id: license.and_then(|l| l.license_id),
+        support_id: license.and_then(|l| l.support_id.as_deref()),
+        workload_type: "",
+        platform: "",
+        weight: 0.0,
+        initial_count: 0,
+        new_count: 0,
+        reported_count: 0,
+        used_points: 0.0,
+        note: why.note(),
+    }
+}
+
+/// Builds one owner's report for the month.
+pub fn build(input: &ReportInput<'_>) -> SingleLicenseReport {
+    build_with_lines(input).0
+}
+
+/// Builds one owner's report for the month, with its flat lines (all in memory: for large
+/// fleets, drive a [`ReportBuilder`] instead).
+pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<ReportLine>) {
+    let mut builder = ReportBuilder::new(ReportParams {
+        report_id: input.report_id,
+        owner: input.owner,
+        owner_licensee: input.owner_licensee,
+        interval_start: input.interval_start,
+        interval_end: input.interval_end,
+        generated_at: input.generated_at,
+        organizations: input.organizations,
+        weights: input.weights,
+    });
+    let servers: BTreeMap<Uuid, &ServerInfo> = input.servers.iter().map(|s| (s.uid, s)).collect();
+    let mut sections: BTreeMap<(u8, String, u8), Vec<ReportLine>> = BTreeMap::new();
+    let mut emit = |section: LineSection<'_>, line: &LineView<'_>| {
+        let (major, licensee, minor) = section.order_key();
+        sections
+            .entry((major, licensee.to_string(), minor))
+            .or_default()
+            .push(line.to_line());
     };
-    (report, lines)
+    for u in input.usage {
+        if let Some(server) = servers.get(&u.server_uid).copied() {
+            builder.add_usage(server, u, &mut emit);
+        }
+    }
+    for server in input.servers.iter().filter(|s| !s.collected) {
+        builder.add_not_collected(server, &mut emit);
+    }
+    let report = builder.finish();
+    (report, sections.into_values().flatten().collect())
 }
 
 #[cfg(test)]
@@ -811,6 +1206,534 @@ mod tests {
     use super::*;
     use crate::points::default_weights;
     use chrono::TimeZone;
+
+    /// The builder as it was before it became incremental: every report and line the
+    /// incremental builder makes must equal this one's.
+    mod reference {
+        #![allow(dead_code, clippy::type_complexity)]
+        use crate::points::lookup;
+        use crate::report::*;
+        use std::collections::BTreeMap;
+        /// One charged line: a server's usage for one consumer, workload type, platform and weight.
+        #[derive(Debug, Clone)]
+        struct Row<'a> {
+            server: &'a ServerInfo,
+            /// The organization line the usage is attributed to (company, reseller or provider).
+            line: &'a OrgInfo,
+            /// The consumer organization itself (for usage details).
+            consumer: &'a OrgInfo,
+            workload_type: &'a str,
+            platform: &'a str,
+            weight: f64,
+            used: u64,
+            new: u64,
+        }
+
+        impl Row<'_> {
+            fn points(&self) -> f64 {
+                self.used as f64 * self.weight
+            }
+            fn edition(&self) -> &str {
+                self.server
+                    .license
+                    .as_ref()
+                    .map(|l| l.edition.as_str())
+                    .unwrap_or("")
+            }
+        }
+
+        /// Totals per workload type from rows, nested by platform and weight, in a stable order.
+        fn workloads(rows: &[&Row<'_>]) -> Vec<WorkloadLicenseUsage> {
+            // workload type → platform → weight bits → (used, new)
+            let mut tree: BTreeMap<&str, BTreeMap<&str, BTreeMap<u64, (f64, u64, u64)>>> =
+                BTreeMap::new();
+            for r in rows {
+                let slot = tree
+                    .entry(r.workload_type)
+                    .or_default()
+                    .entry(r.platform)
+                    .or_default()
+                    .entry(r.weight.to_bits())
+                    .or_insert((r.weight, 0, 0));
+                slot.1 += r.used;
+                slot.2 += r.new;
+            }
+            tree.into_iter()
+                .map(|(workload_type, platforms)| {
+                    let mut initial = 0;
+                    let mut new = 0;
+                    let mut points = 0.0;
+                    let mut weights = Vec::new();
+                    let by_platform = platforms
+                        .into_iter()
+                        .map(|(platform, buckets)| WorkloadLicenseUsageByPlatform {
+                            type_id: platform.to_string(),
+                            description: platform.replace('_', " "),
+                            objects_by_weight: buckets
+                                .into_values()
+                                .map(|(weight, used, fresh)| {
+                                    initial += used;
+                                    new += fresh;
+                                    points += used as f64 * weight;
+                                    weights.push(weight);
+                                    WorkloadLicenseUsageByWeight {
+                                        weight,
+                                        initial_count: used,
+                                        reported_count: used,
+                                        new_count: fresh,
+                                        used_points: used as f64 * weight,
+                                    }
+                                })
+                                .collect(),
+                        })
+                        .collect();
+                    WorkloadLicenseUsage {
+                        workload_type: workload_type.to_string(),
+                        description: describe(workload_type).to_string(),
+                        initial_count: initial,
+                        reported_count: initial,
+                        new_count: new,
+                        weight: weights.iter().copied().fold(0.0, f64::max),
+                        used_points: points,
+                        workloads_by_platform: by_platform,
+                    }
+                })
+                .collect()
+        }
+
+        fn summary(rows: &[&Row<'_>]) -> LicenseReportSummary {
+            let mut by_product: BTreeMap<(&str, &str), Vec<&Row<'_>>> = BTreeMap::new();
+            for r in rows {
+                by_product
+                    .entry((r.server.product.as_str(), r.edition()))
+                    .or_default()
+                    .push(r);
+            }
+            let products_usage: Vec<TotalProductLicenseUsage> = by_product
+                .into_iter()
+                .map(|((product, edition), rows)| {
+                    let workload_usage = workloads(&rows);
+                    TotalProductLicenseUsage {
+                        product_type: product.to_string(),
+                        total_points: workload_usage
+                            .iter()
+                            .map(|w| w.used_points)
+                            .fold(0.0, |a, b| a + b),
+                        license_edition: edition.to_string(),
+                        workload_usage,
+                    }
+                })
+                .collect();
+            LicenseReportSummary {
+                total_points: products_usage
+                    .iter()
+                    .map(|p| p.total_points)
+                    .fold(0.0, |a, b| a + b),
+                products_usage,
+            }
+        }
+
+        fn organizations_usage(rows: &[&Row<'_>]) -> Vec<OrganizationLicenseUsage> {
+            let mut lines: BTreeMap<(u8, &str, Uuid), f64> = BTreeMap::new();
+            for r in rows {
+                let order = match r.line.kind {
+                    OrgKind::Company => 0,
+                    OrgKind::Reseller => 1,
+                    OrgKind::Provider => 2,
+                };
+                *lines
+                    .entry((order, r.line.name.as_str(), r.line.uid))
+                    .or_default() += r.points();
+            }
+            lines
+                .into_iter()
+                .map(|((order, name, uid), points)| OrganizationLicenseUsage {
+                    organization_type: match order {
+                        0 => "Company",
+                        1 => "Reseller",
+                        _ => "Provider",
+                    }
+                    .to_string(),
+                    organization_name: name.to_string(),
+                    organization_uid: uid,
+                    used_points: points,
+                })
+                .collect()
+        }
+
+        fn usage_details(
+            rows: &[&Row<'_>],
+            excluded: &[(&OrgInfo, &ServerInfo, Exclusion)],
+        ) -> Vec<OrganizationUsageOfLicensesWithSameSupportId> {
+            type Key<'k> = (&'k str, Uuid, Option<String>);
+            let mut groups: BTreeMap<Key<'_>, Vec<&Row<'_>>> = BTreeMap::new();
+            for r in rows {
+                let support = r.server.license.as_ref().and_then(|l| l.support_id.clone());
+                groups
+                    .entry((r.consumer.name.as_str(), r.consumer.uid, support))
+                    .or_default()
+                    .push(r);
+            }
+            let mut out: BTreeMap<Key<'_>, OrganizationUsageOfLicensesWithSameSupportId> = groups
+                .into_iter()
+                .map(|(key, rows)| {
+                    let mut by_license: BTreeMap<(Option<String>, &str, &str), Vec<&Row<'_>>> =
+                        BTreeMap::new();
+                    for r in &rows {
+                        let license = r
+                            .server
+                            .license
+                            .as_ref()
+                            .and_then(|l| l.license_id)
+                            .map(|u| u.to_string());
+                        by_license
+                            .entry((license, r.server.product.as_str(), r.edition()))
+                            .or_default()
+                            .push(r);
+                    }
+                    let usage = by_license
+                        .into_iter()
+                        .map(|((license_id, product, edition), rows)| {
+                            let workload_usage = workloads(&rows);
+                            ProductLicenseUsage {
+                                license_id,
+                                product_type: product.to_string(),
+                                license_edition: Some(edition.to_string())
+                                    .filter(|e| !e.is_empty()),
+                                used_points: workload_usage
+                                    .iter()
+                                    .map(|w| w.used_points)
+                                    .fold(0.0, |a, b| a + b),
+                                workload_usage,
+                            }
+                        })
+                        .collect();
+                    let entry = OrganizationUsageOfLicensesWithSameSupportId {
+                        organization_name: key.0.to_string(),
+                        organization_uid: key.1,
+                        support_id: key.2.clone(),
+                        not_collected_client_servers: Vec::new(),
+                        cloned_client_servers: Vec::new(),
+                        unsupported_client_servers: Vec::new(),
+                        usage_by_license_and_product: usage,
+                    };
+                    (key, entry)
+                })
+                .collect();
+            for (org, server, why) in excluded {
+                if server.product == "CloudConnect" {
+                    continue;
+                }
+                let support = server.license.as_ref().and_then(|l| l.support_id.clone());
+                let entry = out
+                    .entry((org.name.as_str(), org.uid, support.clone()))
+                    .or_insert_with(|| OrganizationUsageOfLicensesWithSameSupportId {
+                        organization_name: org.name.clone(),
+                        organization_uid: org.uid,
+                        support_id: support,
+                        not_collected_client_servers: Vec::new(),
+                        cloned_client_servers: Vec::new(),
+                        unsupported_client_servers: Vec::new(),
+                        usage_by_license_and_product: Vec::new(),
+                    });
+                let list = match why {
+                    Exclusion::NotCollected => &mut entry.not_collected_client_servers,
+                    Exclusion::Cloned => &mut entry.cloned_client_servers,
+                    Exclusion::Unsupported => &mut entry.unsupported_client_servers,
+                };
+                if !list.contains(&server.name) {
+                    list.push(server.name.clone());
+                }
+            }
+            out.into_values().collect()
+        }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Exclusion {
+            NotCollected,
+            Cloned,
+            Unsupported,
+        }
+
+        fn cloud_list(
+            excluded: &[(&OrgInfo, &ServerInfo, Exclusion)],
+            why: Exclusion,
+        ) -> Vec<String> {
+            let mut names: Vec<String> = excluded
+                .iter()
+                .filter(|(_, s, w)| *w == why && s.product == "CloudConnect")
+                .map(|(_, s, _)| s.name.clone())
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        }
+
+        /// The organizations inside `owner`'s part of the tree (the owner included).
+        pub fn subtree(owner: Uuid, orgs: &[OrgInfo]) -> BTreeMap<Uuid, &OrgInfo> {
+            let mut inside: BTreeMap<Uuid, &OrgInfo> = orgs
+                .iter()
+                .filter(|o| o.uid == owner)
+                .map(|o| (o.uid, o))
+                .collect();
+            loop {
+                let before = inside.len();
+                for o in orgs {
+                    if o.parent.is_some_and(|p| inside.contains_key(&p)) {
+                        inside.insert(o.uid, o);
+                    }
+                }
+                if inside.len() == before {
+                    return inside;
+                }
+            }
+        }
+
+        /// Builds one owner's report for the month.
+        pub fn build(input: &ReportInput<'_>) -> SingleLicenseReport {
+            build_with_lines(input).0
+        }
+
+        fn line_from_row(section: &str, licensee: &str, r: &Row<'_>) -> ReportLine {
+            let license = r.server.license.as_ref();
+            ReportLine {
+                section: section.into(),
+                licensee: licensee.into(),
+                organization_type: r.consumer.kind.as_wire().into(),
+                organization_name: r.consumer.name.clone(),
+                organization_uid: r.consumer.uid,
+                server_uid: r.server.uid,
+                server_name: r.server.name.clone(),
+                product_type: r.server.product.clone(),
+                license_edition: r.edition().into(),
+                license_id: license.and_then(|l| l.license_id),
+                support_id: license.and_then(|l| l.support_id.clone()),
+                workload_type: r.workload_type.into(),
+                platform: r.platform.into(),
+                weight: r.weight,
+                initial_count: r.used,
+                new_count: r.new,
+                reported_count: r.used,
+                used_points: r.points(),
+                note: String::new(),
+            }
+        }
+
+        fn excluded_line(
+            licensee: &str,
+            org: &OrgInfo,
+            server: &ServerInfo,
+            why: Exclusion,
+        ) -> ReportLine {
+            let license = server.license.as_ref();
+            ReportLine {
+                section: "Excluded".into(),
+                licensee: licensee.into(),
+                organization_type: org.kind.as_wire().into(),
+                organization_name: org.name.clone(),
+                organization_uid: org.uid,
+                server_uid: server.uid,
+                server_name: server.name.clone(),
+                product_type: server.product.clone(),
+                license_edition: license.map(|l| l.edition.clone()).unwrap_or_default(),
+                license_id: license.and_then(|l| l.license_id),
+                support_id: license.and_then(|l| l.support_id.clone()),
+                workload_type: String::new(),
+                platform: String::new(),
+                weight: 0.0,
+                initial_count: 0,
+                new_count: 0,
+                reported_count: 0,
+                used_points: 0.0,
+                note: match why {
+                    Exclusion::NotCollected => "NotCollected",
+                    Exclusion::Cloned => "Cloned",
+                    Exclusion::Unsupported => "Unsupported",
+                }
+                .into(),
+            }
+        }
+
+        /// Builds one owner's report for the month, with its flat lines.
+        pub fn build_with_lines(input: &ReportInput<'_>) -> (SingleLicenseReport, Vec<ReportLine>) {
+            let scope = subtree(input.owner.uid, input.organizations);
+            let servers: BTreeMap<Uuid, &ServerInfo> =
+                input.servers.iter().map(|s| (s.uid, s)).collect();
+
+            // The line a consumer's usage is reported on: in the provider's report, companies of a
+            // reseller roll up into that reseller's line.
+            let line_of = |consumer: &OrgInfo| -> Option<&OrgInfo> {
+                match (input.owner.kind, consumer.kind) {
+                    (OrgKind::Provider, OrgKind::Company) => {
+                        let parent = consumer.parent.and_then(|p| scope.get(&p).copied());
+                        match parent {
+                            Some(p) if p.kind == OrgKind::Reseller => Some(p),
+                            _ => scope.get(&consumer.uid).copied(),
+                        }
+                    }
+                    _ => scope.get(&consumer.uid).copied(),
+                }
+            };
+
+            let mut main: Vec<Row<'_>> = Vec::new();
+            let mut appendix: BTreeMap<&str, Vec<Row<'_>>> = BTreeMap::new();
+            let mut excluded: Vec<(&OrgInfo, &ServerInfo, Exclusion)> = Vec::new();
+            let mut excluded_appendix: BTreeMap<&str, Vec<(&OrgInfo, &ServerInfo, Exclusion)>> =
+                BTreeMap::new();
+
+            for u in input.usage {
+                let (Some(server), Some(consumer)) = (
+                    servers.get(&u.server_uid).copied(),
+                    scope.get(&u.organization_uid).copied(),
+                ) else {
+                    continue;
+                };
+                let Some(line) = line_of(consumer) else {
+                    continue;
+                };
+                let licensee = server
+                    .license
+                    .as_ref()
+                    .map(|l| l.licensee.as_str())
+                    .filter(|l| !l.is_empty());
+                let in_appendix = licensee.filter(|l| *l != input.owner_licensee);
+                let why = if !server.collected {
+                    Some(Exclusion::NotCollected)
+                } else if server.cloned {
+                    Some(Exclusion::Cloned)
+                } else if server.unsupported {
+                    Some(Exclusion::Unsupported)
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    match in_appendix {
+                        Some(l) => excluded_appendix
+                            .entry(l)
+                            .or_default()
+                            .push((consumer, server, why)),
+                        None => excluded.push((consumer, server, why)),
+                    }
+                    continue;
+                }
+                if u.used == 0 && u.new == 0 {
+                    continue;
+                }
+                let edition = server
+                    .license
+                    .as_ref()
+                    .map(|l| l.edition.as_str())
+                    .unwrap_or("");
+                let weight = lookup(input.weights, &server.product, edition, &u.workload_type)
+                    .unwrap_or(0.0);
+                let row = Row {
+                    server,
+                    line,
+                    consumer,
+                    workload_type: &u.workload_type,
+                    platform: &u.platform,
+                    weight,
+                    used: u.used,
+                    new: u.new,
+                };
+                match in_appendix {
+                    Some(l) => appendix.entry(l).or_default().push(row),
+                    None => main.push(row),
+                }
+            }
+            // Servers that sent nothing for the month are listed under their owner, to be reported by
+            // hand.
+            for server in input.servers.iter().filter(|s| !s.collected) {
+                let Some(owner) = scope.get(&server.organization_uid).copied() else {
+                    continue;
+                };
+                if excluded
+                    .iter()
+                    .chain(excluded_appendix.values().flatten())
+                    .any(|(_, s, _)| s.uid == server.uid)
+                {
+                    continue;
+                }
+                let licensee = server
+                    .license
+                    .as_ref()
+                    .map(|l| l.licensee.as_str())
+                    .filter(|l| !l.is_empty());
+                match licensee.filter(|l| *l != input.owner_licensee) {
+                    Some(l) => excluded_appendix.entry(l).or_default().push((
+                        owner,
+                        server,
+                        Exclusion::NotCollected,
+                    )),
+                    None => excluded.push((owner, server, Exclusion::NotCollected)),
+                }
+            }
+
+            let main_refs: Vec<&Row<'_>> = main.iter().collect();
+            let mut licensees: Vec<&str> = appendix.keys().copied().collect();
+            licensees.extend(excluded_appendix.keys().copied());
+            licensees.sort_unstable();
+            licensees.dedup();
+            let appendices = licensees
+                .into_iter()
+                .map(|licensee| {
+                    let rows: Vec<&Row<'_>> = appendix
+                        .get(licensee)
+                        .map(|v| v.iter().collect())
+                        .unwrap_or_default();
+                    let ex = excluded_appendix.get(licensee).cloned().unwrap_or_default();
+                    LicenseReportAppendix {
+                        license_company_name: licensee.to_string(),
+                        appendix_summary: summary(&rows),
+                        organizations_usage: organizations_usage(&rows),
+                        not_collected_cloud_servers: cloud_list(&ex, Exclusion::NotCollected),
+                        cloned_cloud_servers: cloud_list(&ex, Exclusion::Cloned),
+                        unsupported_cloud_servers: cloud_list(&ex, Exclusion::Unsupported),
+                        usage_details: usage_details(&rows, &ex),
+                    }
+                })
+                .collect();
+
+            let mut lines: Vec<ReportLine> = main
+                .iter()
+                .map(|r| line_from_row("Main", input.owner_licensee, r))
+                .collect();
+            for (licensee, rows) in &appendix {
+                lines.extend(rows.iter().map(|r| line_from_row("Appendix", licensee, r)));
+            }
+            lines.extend(
+                excluded
+                    .iter()
+                    .map(|(o, s, w)| excluded_line(input.owner_licensee, o, s, *w)),
+            );
+            for (licensee, ex) in &excluded_appendix {
+                lines.extend(ex.iter().map(|(o, s, w)| excluded_line(licensee, o, s, *w)));
+            }
+
+            let report = SingleLicenseReport {
+                report_status: "ApprovalRequired".into(),
+                report_parameters: LicenseReportParameters {
+                    report_id: input.report_id,
+                    organization_name: input.owner.name.clone(),
+                    organization_uid: input.owner.uid,
+                    license_company_name: input.owner_licensee.to_string(),
+                    generation_date: input.generated_at,
+                    report_interval: LicenseReportInterval {
+                        start_of_interval: input.interval_start,
+                        end_of_interval: input.interval_end,
+                    },
+                },
+                report_summary: summary(&main_refs),
+                organizations_usage: organizations_usage(&main_refs),
+                not_collected_cloud_servers: cloud_list(&excluded, Exclusion::NotCollected),
+                cloned_cloud_servers: cloud_list(&excluded, Exclusion::Cloned),
+                unsupported_cloud_servers: cloud_list(&excluded, Exclusion::Unsupported),
+                usage_details: usage_details(&main_refs, &excluded),
+                appendices,
+            };
+            (report, lines)
+        }
+    }
 
     fn org(name: &str, kind: OrgKind, parent: Option<Uuid>) -> OrgInfo {
         OrgInfo {
@@ -1082,6 +2005,234 @@ mod tests {
             .fold(0.0, |a, b| a + b);
         assert_eq!(appendix, r.appendices[0].appendix_summary.total_points);
         assert_eq!(lines.iter().filter(|l| l.section == "Excluded").count(), 2);
+    }
+
+    /// A small deterministic generator, so a failing case can be replayed from its seed.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn chance(&mut self, percent: u64) -> bool {
+            self.next() % 100 < percent
+        }
+        fn uuid(&mut self) -> Uuid {
+            Uuid::from_u64_pair(
+                self.next() << 31 ^ self.next(),
+                self.next() << 31 ^ self.next(),
+            )
+        }
+    }
+
+    fn random_fleet(rng: &mut Lcg) -> Fleet {
+        let mut orgs = vec![OrgInfo {
+            uid: rng.uuid(),
+            name: "Provider".into(),
+            kind: OrgKind::Provider,
+            parent: None,
+        }];
+        for i in 0..rng.below(4) {
+            orgs.push(OrgInfo {
+                uid: rng.uuid(),
+                name: format!("Reseller {i}"),
+                kind: OrgKind::Reseller,
+                parent: Some(orgs[0].uid),
+            });
+        }
+        let resellers = orgs.len();
+        for i in 0..1 + rng.below(8) {
+            let parent = orgs[rng.below(resellers)].uid;
+            // Some names repeat, so organizations are told apart by uid.
+            orgs.push(OrgInfo {
+                uid: rng.uuid(),
+                name: format!("Company {}", i % 5),
+                kind: OrgKind::Company,
+                parent: Some(parent),
+            });
+        }
+        // An organization outside the tree.
+        orgs.push(OrgInfo {
+            uid: rng.uuid(),
+            name: "Stray".into(),
+            kind: OrgKind::Company,
+            parent: Some(rng.uuid()),
+        });
+        let products = [
+            "CloudConnect",
+            "BackupAndReplication",
+            "VB365",
+            "VONE",
+            "VSPC",
+        ];
+        let editions = ["", "Standard", "Enterprise Plus", "Enterprise"];
+        let licensees = ["Provider Licensee", "Own Contract Co", "Other Co", ""];
+        let shared = rng.uuid();
+        let servers: Vec<ServerInfo> = (0..1 + rng.below(12))
+            .map(|i| ServerInfo {
+                uid: rng.uuid(),
+                name: format!("server-{}", i % 7),
+                product: products[rng.below(products.len())].into(),
+                organization_uid: orgs[rng.below(orgs.len())].uid,
+                license: (!rng.chance(20)).then(|| ServerLicenseRef {
+                    license_id: if rng.chance(30) {
+                        Some(shared)
+                    } else {
+                        (!rng.chance(10)).then(|| rng.uuid())
+                    },
+                    support_id: (!rng.chance(30)).then(|| format!("{:07}", rng.below(3))),
+                    edition: editions[rng.below(editions.len())].into(),
+                    licensee: licensees[rng.below(licensees.len())].into(),
+                }),
+                collected: !rng.chance(20),
+                cloned: rng.chance(10),
+                unsupported: rng.chance(10),
+            })
+            .collect();
+        let workloads = [
+            "VBR_VM",
+            "CC_VM_Backup",
+            "VB365_User",
+            "VBR_Server_Agent",
+            "Made_Up",
+        ];
+        let platforms = ["vSphere", "Hyper_V", "Windows"];
+        let mut usage = Vec::new();
+        for _ in 0..rng.below(40) {
+            let server = if rng.chance(5) {
+                rng.uuid()
+            } else {
+                servers[rng.below(servers.len())].uid
+            };
+            usage.push(UsageMax {
+                server_uid: server,
+                organization_uid: orgs[rng.below(orgs.len())].uid,
+                workload_type: workloads[rng.below(workloads.len())].into(),
+                platform: platforms[rng.below(platforms.len())].into(),
+                used: if rng.chance(10) {
+                    0
+                } else {
+                    rng.below(500) as u64
+                },
+                new: if rng.chance(50) {
+                    0
+                } else {
+                    rng.below(20) as u64
+                },
+            });
+        }
+        Fleet {
+            orgs,
+            servers,
+            usage,
+        }
+    }
+
+    #[test]
+    fn random_fleets_build_as_before_and_their_totals_agree() {
+        let mut weights = default_weights();
+        // A fractional weight, so the order points are added in matters.
+        weights.push(Weight {
+            product: "VB365".into(),
+            edition: "".into(),
+            workload_type: "Made_Up".into(),
+            weight: 0.1,
+        });
+        let t = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        for seed in 0..400u64 {
+            let mut rng = Lcg(seed);
+            let f = random_fleet(&mut rng);
+            let owners: Vec<&OrgInfo> = f
+                .orgs
+                .iter()
+                .filter(|o| matches!(o.kind, OrgKind::Provider | OrgKind::Reseller))
+                .collect();
+            for owner in owners {
+                for licensee in ["Provider Licensee", "Own Contract Co"] {
+                    let input = ReportInput {
+                        report_id: 7,
+                        owner,
+                        owner_licensee: licensee,
+                        interval_start: t,
+                        interval_end: t,
+                        generated_at: t,
+                        organizations: &f.orgs,
+                        servers: &f.servers,
+                        usage: &f.usage,
+                        weights: &weights,
+                    };
+                    let (report, lines) = build_with_lines(&input);
+                    let (expected, expected_lines) = reference::build_with_lines(&input);
+                    assert_eq!(report, expected, "seed {seed}");
+                    assert_eq!(lines, expected_lines, "seed {seed}");
+
+                    let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+                    let total = report.report_summary.total_points;
+                    let sum = |section: &str, licensee: Option<&str>| {
+                        lines
+                            .iter()
+                            .filter(|l| l.section == section)
+                            .filter(|l| licensee.is_none_or(|x| l.licensee == x))
+                            .map(|l| l.used_points)
+                            .fold(0.0, |a, b| a + b)
+                    };
+                    let by_org = report
+                        .organizations_usage
+                        .iter()
+                        .map(|o| o.used_points)
+                        .fold(0.0, |a, b| a + b);
+                    let by_detail = report
+                        .usage_details
+                        .iter()
+                        .flat_map(|d| &d.usage_by_license_and_product)
+                        .map(|u| u.used_points)
+                        .fold(0.0, |a, b| a + b);
+                    assert!(close(total, by_org), "seed {seed}");
+                    assert!(close(total, by_detail), "seed {seed}");
+                    assert!(close(total, sum("Main", None)), "seed {seed}");
+                    for a in &report.appendices {
+                        assert!(
+                            close(
+                                a.appendix_summary.total_points,
+                                sum("Appendix", Some(&a.license_company_name))
+                            ),
+                            "seed {seed}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn csv_fields_of_a_line_are_quoted_and_numbers_invariant() {
+        let mut out = Vec::new();
+        csv_field(&mut out, "say \"hi\", twice");
+        out.push(b'|');
+        csv_field(&mut out, " padded");
+        out.push(b'|');
+        csv_field(&mut out, "");
+        out.push(b'|');
+        csv_number(&mut out, 55.0);
+        out.push(b'|');
+        csv_number(&mut out, 13.5);
+        out.push(b'|');
+        csv_number(&mut out, -2.0);
+        out.push(b'|');
+        csv_integer(&mut out, 0);
+        out.push(b'|');
+        csv_integer(&mut out, u64::MAX);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"say \"\"hi\"\", twice\"|\" padded\"||55|13.5|-2|0|18446744073709551615"
+        );
     }
 
     #[test]

@@ -9,9 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
-use tallyman_domain::report::ReportLine;
+use tallyman_domain::report::{csv_field, ReportLine};
 use tallyman_query::{FieldType, Schema};
 use tallyman_store::{OrganizationType, ReportRecord, ReportStatus, Role};
 use uuid::Uuid;
@@ -368,35 +369,32 @@ pub const CSV_HEADER: [&str; 24] = [
     "Generation Date",
 ];
 
-/// Quotes a field as RFC 4180 requires.
-fn csv_field(out: &mut String, field: &str) {
-    if field.contains([',', '"', '\r', '\n']) || field.starts_with(' ') || field.ends_with(' ') {
-        out.push('"');
-        out.push_str(&field.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(field);
-    }
-}
-
 fn csv_row(fields: &[&str]) -> Bytes {
-    let mut out = String::with_capacity(fields.iter().map(|f| f.len() + 1).sum::<usize>() + 2);
+    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 1).sum::<usize>() + 2);
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         csv_field(&mut out, f);
     }
-    out.push_str("\r\n");
+    out.extend_from_slice(b"\r\n");
     Bytes::from(out)
 }
 
-/// Numbers in invariant form: integers without a fraction, others as Rust prints them.
-fn num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
+/// The CSV export writes rows into buffers of about this size, one response chunk each.
+const CSV_BUFFER: usize = 256 * 1024;
+
+/// The columns every row of one report shares: before `Section` and after `Note`.
+struct RowFrame {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl RowFrame {
+    fn write(&self, out: &mut Vec<u8>, fields: &[u8]) {
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(fields);
+        out.extend_from_slice(&self.tail);
     }
 }
 
@@ -420,69 +418,90 @@ pub async fn download_licensing_report_csv(
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| ApiError::not_found(format!("Report {id} was not found.")))?;
-    let text = state
-        .store
-        .report_lines(id)
-        .await?
-        .unwrap_or_else(|| "[]".into());
-    let lines: Vec<ReportLine> = serde_json::from_str(&text)
-        .map_err(|e| ApiError::internal(format!("report {id} has unreadable lines: {e}")))?;
-    drop(text);
     let report = wire(&record);
     let owner = report["reportParameters"]["organizationName"]
         .as_str()
-        .unwrap_or_default()
-        .to_string();
+        .unwrap_or_default();
     let generated = report["reportParameters"]["generationDate"]
         .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let status = record.status.as_str().to_string();
-    let month = record.month.clone();
-    let report_id = id.to_string();
+        .unwrap_or_default();
+    let mut head = Vec::new();
+    for field in [
+        &id.to_string(),
+        &record.month,
+        owner,
+        record.status.as_str(),
+    ] {
+        csv_field(&mut head, field);
+        head.push(b',');
+    }
+    let mut tail = vec![b','];
+    csv_field(&mut tail, generated);
+    tail.extend_from_slice(b"\r\n");
+    let frame = RowFrame { head, tail };
+    let mut first = b"\xEF\xBB\xBF".to_vec();
+    first.extend_from_slice(&csv_row(&CSV_HEADER));
 
-    // Rows are rendered as the body is read, so a large report is never one big string.
-    let header = std::iter::once(Bytes::from_static(b"\xEF\xBB\xBF"))
-        .chain(std::iter::once(csv_row(&CSV_HEADER)));
-    let rows = lines.into_iter().map(move |l| {
-        let license = l.license_id.map(|u| u.to_string()).unwrap_or_default();
-        let weight = num(l.weight);
-        let (initial, new, reported) = (
-            l.initial_count.to_string(),
-            l.new_count.to_string(),
-            l.reported_count.to_string(),
-        );
-        let points = num(l.used_points);
-        let org_uid = l.organization_uid.to_string();
-        let server_uid = l.server_uid.to_string();
-        csv_row(&[
-            &report_id,
-            &month,
-            &owner,
-            &status,
-            &l.section,
-            &l.licensee,
-            &l.organization_type,
-            &l.organization_name,
-            &org_uid,
-            &l.server_name,
-            &server_uid,
-            &l.product_type,
-            &l.license_edition,
-            &license,
-            l.support_id.as_deref().unwrap_or(""),
-            &l.workload_type,
-            &l.platform,
-            &weight,
-            &initial,
-            &new,
-            &reported,
-            &points,
-            &l.note,
-            &generated,
-        ])
-    });
-    let stream = futures::stream::iter(header.chain(rows).map(Ok::<Bytes, std::io::Error>));
+    // Rows are rendered a chunk at a time as the body is read, so memory stays flat however
+    // large the report.
+    let stream = match state.store.report_line_chunks(id).await? {
+        Some(chunks) => {
+            let store = state.store.clone();
+            let first = Bytes::from(first);
+            let rows = futures::stream::iter(chunks.order).then(move |seq| {
+                let store = store.clone();
+                let batch = chunks.batch;
+                async move {
+                    let body = store
+                        .report_line_chunk(id, batch, seq)
+                        .await
+                        .map_err(std::io::Error::other)?
+                        .ok_or_else(|| {
+                            std::io::Error::other(format!("report {id} is missing lines"))
+                        })?;
+                    Ok::<Vec<u8>, std::io::Error>(body)
+                }
+            });
+            let frame = std::sync::Arc::new(frame);
+            let rows = rows.map(move |body| {
+                let body = body?;
+                let mut out = Vec::with_capacity(body.len() + body.len() / 2 + 4096);
+                for record in reporting::chunk_records(&body) {
+                    let record = record.map_err(std::io::Error::other)?;
+                    frame.write(&mut out, record);
+                }
+                Ok(Bytes::from(out))
+            });
+            futures::stream::once(async move { Ok(first) })
+                .chain(rows)
+                .boxed()
+        }
+        None => {
+            // Reports written before lines were stored in chunks keep them as JSON.
+            let text = state
+                .store
+                .report_lines(id)
+                .await?
+                .unwrap_or_else(|| "[]".into());
+            let lines: Vec<ReportLine> = serde_json::from_str(&text).map_err(|e| {
+                ApiError::internal(format!("report {id} has unreadable lines: {e}"))
+            })?;
+            drop(text);
+            let mut out = first;
+            let mut parts = Vec::new();
+            let mut fields = Vec::new();
+            for line in &lines {
+                fields.clear();
+                line.view().write_csv_fields(&mut fields);
+                frame.write(&mut out, &fields);
+                if out.len() >= CSV_BUFFER {
+                    parts.push(Ok(Bytes::from(std::mem::take(&mut out))));
+                }
+            }
+            parts.push(Ok::<Bytes, std::io::Error>(Bytes::from(out)));
+            futures::stream::iter(parts).boxed()
+        }
+    };
     let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -623,7 +642,5 @@ mod tests {
             &row[..],
             b"plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
         );
-        assert_eq!(num(55.0), "55");
-        assert_eq!(num(13.5), "13.5");
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
 use uuid::Uuid;
 
 pub use model::*;
@@ -167,6 +168,8 @@ pub trait Store: Send + Sync + 'static {
     async fn server(&self, uid: Uuid) -> StoreResult<Option<ManagedServer>>;
     /// Servers of one kind (all kinds for `None`), ordered by uid.
     async fn servers(&self, kind: Option<TargetKind>) -> StoreResult<Vec<ManagedServer>>;
+    /// Every managed server as the monthly report reads it, ordered by uid.
+    async fn report_servers(&self) -> StoreResult<Vec<ReportServer>>;
     /// Records what a server reported about itself.
     async fn record_server_report(
         &self,
@@ -239,6 +242,12 @@ pub trait Store: Send + Sync + 'static {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> StoreResult<Vec<UsageAggregate>>;
+    /// [`Store::usage_maxima`] as rows arrive, in the same order, without holding them all.
+    fn usage_maxima_stream(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> BoxStream<'_, StoreResult<UsageAggregate>>;
     /// The latest sample per (server, organization, workload type, platform) in `[start, end)`.
     async fn usage_latest(
         &self,
@@ -261,8 +270,38 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a generated report unless the month's report for that owner is approved.
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite>;
     async fn report(&self, id: i64) -> StoreResult<Option<ReportRecord>>;
-    /// The flat lines stored with a report.
+    /// The flat lines stored with a report as JSON text (reports written by
+    /// [`Store::write_report`]).
     async fn report_lines(&self, id: i64) -> StoreResult<Option<String>>;
+    /// Stages one chunk of the lines of report `report_id` being generated, under `batch` (a
+    /// number the generation picks). Staged chunks belong to the report only once
+    /// [`Store::write_report_staged`] names their batch; until then no read sees them.
+    async fn stage_report_lines(
+        &self,
+        report_id: i64,
+        batch: i64,
+        seq: i64,
+        body: &[u8],
+    ) -> StoreResult<()>;
+    /// [`Store::write_report`] for a report whose lines were staged under `batch`, read in
+    /// `order` (chunk seqs). In the same transaction, drops every chunk of the report the
+    /// stored report does not use (an earlier generation's, or this batch if the report is
+    /// kept approved).
+    async fn write_report_staged(
+        &self,
+        report: &ReportRecord,
+        batch: i64,
+        order: &[i64],
+    ) -> StoreResult<ReportWrite>;
+    /// Where the lines of a report written by [`Store::write_report_staged`] are.
+    async fn report_line_chunks(&self, id: i64) -> StoreResult<Option<ReportLineChunks>>;
+    /// One chunk of a report's lines.
+    async fn report_line_chunk(
+        &self,
+        id: i64,
+        batch: i64,
+        seq: i64,
+    ) -> StoreResult<Option<Vec<u8>>>;
     /// Every report, newest month first, then by id.
     async fn reports(&self) -> StoreResult<Vec<ReportRecord>>;
     /// Moves a report from `from` to `to` with its new document; false if it was not in `from`.

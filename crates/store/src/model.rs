@@ -541,3 +541,37 @@ pub struct LoginAttempts {
     pub count: u32,
     pub window_start: DateTime<Utc>,
 }
+
+/// A managed server as the monthly report reads it: only the columns and reported fields the
+/// report needs, with the primary license of its slot (never the whole documents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportServer {
+    pub uid: Uuid,
+    pub kind: TargetKind,
+    pub name: String,
+    pub organization_uid: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// `installationId` of the server's reported document, when it is a string.
+    pub installation_id: Option<String>,
+    /// `productVersion` of the server's reported document, when it is a string.
+    pub product_version: Option<String>,
+    /// Of the slot's primary file: the first with an `Instance` section, else the first.
+    pub license: Option<ReportLicense>,
+}
+
+/// The fields of a license file the monthly report reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLicense {
+    pub license_id: Uuid,
+    pub support_id: String,
+    pub edition: String,
+    /// The licensee company.
+    pub company: String,
+}
+
+/// Where a generated report's lines are: chunks staged under `batch`, read in `order`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLineChunks {
+    pub batch: i64,
+    pub order: Vec<i64>,
+}

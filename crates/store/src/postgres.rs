@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::sqlite::map_insert;
+use crate::sqlite::{chunk_order_text, map_insert, parse_chunk_order, report_license};
 use crate::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -699,6 +700,59 @@ impl Store for PgStore {
         rows.iter().map(server_from_row).collect()
     }
 
+    async fn report_servers(&self) -> StoreResult<Vec<ReportServer>> {
+        // Only the fields the report reads: never the whole reported document or license files.
+        sqlx::query(
+            "SELECT s.uid, s.kind, s.name, s.organization_uid, s.created_at, \
+             CASE WHEN jsonb_typeof(s.reported -> 'installationId') = 'string' \
+               THEN s.reported ->> 'installationId' END AS installation_id, \
+             CASE WHEN jsonb_typeof(s.reported -> 'productVersion') = 'string' \
+               THEN s.reported ->> 'productVersion' END AS product_version, \
+             CASE WHEN jsonb_typeof(p.f -> 'licenseId') = 'string' \
+               THEN p.f ->> 'licenseId' END AS license_id, \
+             CASE WHEN jsonb_typeof(p.f -> 'claims' -> 'supportId') = 'string' \
+               THEN p.f -> 'claims' ->> 'supportId' END AS support_id, \
+             CASE WHEN jsonb_typeof(p.f -> 'claims' -> 'edition') = 'string' \
+               THEN p.f -> 'claims' ->> 'edition' END AS edition, \
+             CASE WHEN jsonb_typeof(p.f -> 'claims' -> 'company') = 'string' \
+               THEN p.f -> 'claims' ->> 'company' END AS company \
+             FROM managed_servers s \
+             LEFT JOIN license_slots l ON l.target_uid = s.uid \
+             LEFT JOIN LATERAL ( \
+               SELECT e.value AS f FROM jsonb_array_elements( \
+                 CASE WHEN jsonb_typeof(l.document -> 'files') = 'array' \
+                   THEN l.document -> 'files' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(value, n) \
+               ORDER BY COALESCE(jsonb_typeof(e.value -> 'claims' -> 'sectionTypes') = 'array' \
+                 AND (e.value -> 'claims' -> 'sectionTypes') @> '[\"Instance\"]'::jsonb, false) DESC, e.n \
+               LIMIT 1) p ON true \
+             ORDER BY s.uid",
+        )
+        // Rows are converted as they arrive: a million database rows are never held at once.
+        .fetch(&self.pool)
+        .map(|row| {
+            let row = row?;
+                let kind: String = row.try_get("kind")?;
+                Ok(ReportServer {
+                    uid: row.try_get("uid")?,
+                    kind: TargetKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("server kind {kind:?}")))?,
+                    name: row.try_get("name")?,
+                    organization_uid: row.try_get("organization_uid")?,
+                    created_at: row.try_get("created_at")?,
+                    installation_id: row.try_get("installation_id")?,
+                    product_version: row.try_get("product_version")?,
+                    license: report_license(
+                        row.try_get("license_id")?,
+                        row.try_get("support_id")?,
+                        row.try_get("edition")?,
+                        row.try_get("company")?,
+                    ),
+                })
+            })
+        .try_collect()
+        .await
+    }
+
     async fn record_server_report(
         &self,
         uid_: Uuid,
@@ -1090,6 +1144,25 @@ impl Store for PgStore {
         rows.iter().map(aggregate_from_row).collect()
     }
 
+    fn usage_maxima_stream(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> BoxStream<'_, StoreResult<UsageAggregate>> {
+        sqlx::query(
+            "SELECT server_uid, organization_uid, workload_type, platform, MAX(used_count) AS used, \
+             MAX(new_count) AS new, MAX(rental_count) AS rental FROM usage_samples \
+             WHERE sampled_at >= $1 AND sampled_at < $2 \
+             GROUP BY server_uid, organization_uid, workload_type, platform \
+             ORDER BY server_uid, organization_uid, workload_type, platform",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch(&self.pool)
+        .map(|row| aggregate_from_row(&row?))
+        .boxed()
+    }
+
     async fn usage_latest(
         &self,
         start: DateTime<Utc>,
@@ -1180,56 +1253,68 @@ impl Store for PgStore {
     }
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
-        let mut tx = self.pool.begin().await?;
-        // Replace an unapproved report, else create one, else it is approved: each step is a
-        // single statement, so concurrent generations of one month settle on the unique key.
-        let replaced = sqlx::query(
-            "UPDATE reports SET status = $1, generated_at = $2, approved_at = $3, document = $4, \
-             lines = $7 WHERE owner_uid = $5 AND month = $6 AND status <> 'Approved'",
+        self.store_report(report, report.lines.as_deref(), None)
+            .await
+    }
+
+    async fn stage_report_lines(
+        &self,
+        report_id: i64,
+        batch: i64,
+        seq: i64,
+        body: &[u8],
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO report_line_chunks (report_id, batch, seq, body) VALUES ($1, $2, $3, $4)",
         )
-        .bind(report.status.as_str())
-        .bind(report.generated_at)
-        .bind(report.approved_at)
-        .bind(&report.document)
-        .bind(report.owner_uid)
-        .bind(&report.month)
-        .bind(&report.lines)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let outcome = if replaced == 1 {
-            ReportWrite::Replaced(report.id)
-        } else {
-            let created = sqlx::query(
-                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document, \
-                 lines) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .bind(report.id)
-            .bind(report.owner_uid)
-            .bind(&report.month)
-            .bind(report.status.as_str())
-            .bind(report.generated_at)
-            .bind(report.approved_at)
-            .bind(&report.document)
-            .bind(&report.lines)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if created == 1 {
-                ReportWrite::Created(report.id)
-            } else {
-                let id: i64 = sqlx::query_scalar(
-                    "SELECT id FROM reports WHERE owner_uid = $1 AND month = $2",
-                )
-                .bind(report.owner_uid)
-                .bind(&report.month)
-                .fetch_one(&mut *tx)
+        .bind(report_id)
+        .bind(batch)
+        .bind(seq)
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_report_staged(
+        &self,
+        report: &ReportRecord,
+        batch: i64,
+        order: &[i64],
+    ) -> StoreResult<ReportWrite> {
+        self.store_report(report, None, Some((batch, chunk_order_text(order))))
+            .await
+    }
+
+    async fn report_line_chunks(&self, id: i64) -> StoreResult<Option<ReportLineChunks>> {
+        let row: Option<(Option<i64>, Option<String>)> =
+            sqlx::query_as("SELECT line_batch, line_chunks FROM reports WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
                 .await?;
-                ReportWrite::KeptApproved(id)
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
+        match row {
+            Some((Some(batch), Some(order))) => Ok(Some(ReportLineChunks {
+                batch,
+                order: parse_chunk_order(&order)?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn report_line_chunk(
+        &self,
+        id: i64,
+        batch: i64,
+        seq: i64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT body FROM report_line_chunks WHERE report_id = $1 AND batch = $2 AND seq = $3",
+        )
+        .bind(id)
+        .bind(batch)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn report(&self, id: i64) -> StoreResult<Option<ReportRecord>> {
@@ -1352,4 +1437,83 @@ async fn bump_inventory(conn: &mut sqlx::PgConnection, targets: &[Uuid]) -> Stor
         .await?;
     }
     Ok(generation)
+}
+
+impl PgStore {
+    /// Writes a generated report with either JSON `lines` or staged chunks (`(batch, order)`),
+    /// and drops the report's chunks the stored report does not use, in one transaction.
+    async fn store_report(
+        &self,
+        report: &ReportRecord,
+        lines: Option<&str>,
+        chunks: Option<(i64, String)>,
+    ) -> StoreResult<ReportWrite> {
+        let (batch, order) = match chunks {
+            Some((b, o)) => (Some(b), Some(o)),
+            None => (None, None),
+        };
+        let mut tx = self.pool.begin().await?;
+        // Replace an unapproved report, else create one, else it is approved: each step is a
+        // single statement, so concurrent generations of one month settle on the unique key.
+        let replaced = sqlx::query(
+            "UPDATE reports SET status = $1, generated_at = $2, approved_at = $3, document = $4, \
+             lines = $7, line_batch = $8, line_chunks = $9 \
+             WHERE owner_uid = $5 AND month = $6 AND status <> 'Approved'",
+        )
+        .bind(report.status.as_str())
+        .bind(report.generated_at)
+        .bind(report.approved_at)
+        .bind(&report.document)
+        .bind(report.owner_uid)
+        .bind(&report.month)
+        .bind(lines)
+        .bind(batch)
+        .bind(order.as_deref())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if replaced == 1 {
+            ReportWrite::Replaced(report.id)
+        } else {
+            let created = sqlx::query(
+                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document, \
+                 lines, line_batch, line_chunks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(report.id)
+            .bind(report.owner_uid)
+            .bind(&report.month)
+            .bind(report.status.as_str())
+            .bind(report.generated_at)
+            .bind(report.approved_at)
+            .bind(&report.document)
+            .bind(lines)
+            .bind(batch)
+            .bind(order.as_deref())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if created == 1 {
+                ReportWrite::Created(report.id)
+            } else {
+                let id: i64 = sqlx::query_scalar(
+                    "SELECT id FROM reports WHERE owner_uid = $1 AND month = $2",
+                )
+                .bind(report.owner_uid)
+                .bind(&report.month)
+                .fetch_one(&mut *tx)
+                .await?;
+                ReportWrite::KeptApproved(id)
+            }
+        };
+        sqlx::query(
+            "DELETE FROM report_line_chunks WHERE report_id = $1 \
+             AND batch IS DISTINCT FROM (SELECT line_batch FROM reports WHERE id = $1)",
+        )
+        .bind(report.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
 }

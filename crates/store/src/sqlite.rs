@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -15,6 +16,11 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::*;
+
+/// Samples per page of [`Store::usage_maxima_stream`].
+const MAXIMA_PAGE_SAMPLES: i64 = 50_000;
+/// Servers per page of [`Store::report_servers`].
+const SERVER_PAGE: i64 = 20_000;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -84,6 +90,285 @@ impl SqliteStore {
             .await?;
         Ok(())
     }
+
+    /// [`Store::report_servers`], `page` servers per query.
+    async fn report_servers_paged(&self, page_size: i64) -> StoreResult<Vec<ReportServer>> {
+        // Only the fields the report reads: never the whole reported document or license files.
+        // Pages of servers come back as one JSON row each (SQLite hands rows over one at a time
+        // from its worker thread, which costs more than the query for a million servers).
+        type Raw = (
+            String,
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let mut servers = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (page, last): (String, Option<String>) = sqlx::query_as(
+                "SELECT json_group_array(json_array(uid, kind, name, organization_uid, created_at, \
+                 installation_id, product_version, license_id, support_id, edition, company)) \
+                 AS page, MAX(uid) AS last FROM ( \
+                 SELECT uid, kind, name, organization_uid, created_at, \
+                 CASE WHEN json_type(reported, '$.installationId') = 'text' \
+                   THEN json_extract(reported, '$.installationId') END AS installation_id, \
+                 CASE WHEN json_type(reported, '$.productVersion') = 'text' \
+                   THEN json_extract(reported, '$.productVersion') END AS product_version, \
+                 CASE WHEN json_type(f, '$.licenseId') = 'text' \
+                   THEN json_extract(f, '$.licenseId') END AS license_id, \
+                 CASE WHEN json_type(f, '$.claims.supportId') = 'text' \
+                   THEN json_extract(f, '$.claims.supportId') END AS support_id, \
+                 CASE WHEN json_type(f, '$.claims.edition') = 'text' \
+                   THEN json_extract(f, '$.claims.edition') END AS edition, \
+                 CASE WHEN json_type(f, '$.claims.company') = 'text' \
+                   THEN json_extract(f, '$.claims.company') END AS company \
+                 FROM (SELECT s.uid, s.kind, s.name, s.organization_uid, s.created_at, s.reported, \
+                   (SELECT CASE WHEN e.type = 'object' THEN e.value END \
+                    FROM license_slots l, json_each(l.document, '$.files') e \
+                    WHERE l.target_uid = s.uid AND json_type(l.document, '$.files') = 'array' \
+                    ORDER BY CASE WHEN e.type = 'object' \
+                      AND json_type(e.value, '$.claims.sectionTypes') = 'array' \
+                      THEN EXISTS (SELECT 1 FROM json_each(e.value, '$.claims.sectionTypes') t \
+                        WHERE t.value = 'Instance') ELSE 0 END DESC, e.key LIMIT 1) AS f \
+                   FROM managed_servers s WHERE s.uid > ? ORDER BY s.uid LIMIT ?))",
+            )
+            .bind(&after)
+            .bind(page_size)
+            .fetch_one(&self.pool)
+            .await?;
+            let Some(last) = last else {
+                break;
+            };
+            let raw: Vec<Raw> = serde_json::from_str(&page)
+                .map_err(|e| StoreError::Corrupt(format!("server page: {e}")))?;
+            for (
+                uid_,
+                kind,
+                name,
+                org,
+                created_at,
+                inst,
+                version,
+                lic,
+                support,
+                edition,
+                company,
+            ) in raw
+            {
+                servers.push(ReportServer {
+                    uid: uid(&uid_)?,
+                    kind: TargetKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("server kind {kind:?}")))?,
+                    name,
+                    organization_uid: uid(&org)?,
+                    created_at: from_micros(created_at)?,
+                    installation_id: inst,
+                    product_version: version,
+                    license: report_license(lic, support, edition, company),
+                });
+            }
+            after = last;
+        }
+        servers.sort_by_key(|s| s.uid);
+        Ok(servers)
+    }
+
+    /// The month's maxima of the servers after `after` (by uid text), about
+    /// `page_samples` samples' worth of whole servers, in the order of the key; with
+    /// the last server uid of the page. `None` past the last page.
+    async fn usage_maxima_page(
+        &self,
+        after: &str,
+        start: i64,
+        end: i64,
+        page_samples: i64,
+    ) -> StoreResult<Option<(Vec<UsageAggregate>, String)>> {
+        let bound: Option<String> = sqlx::query_scalar(
+            "SELECT server_uid FROM usage_samples WHERE server_uid > ? \
+             ORDER BY server_uid LIMIT 1 OFFSET ?",
+        )
+        .bind(after)
+        .bind(page_samples)
+        .fetch_optional(&self.pool)
+        .await?;
+        let range = match bound {
+            Some(_) => "server_uid > ? AND server_uid <= ?",
+            None => "server_uid > ? AND ? IS NULL",
+        };
+        let sql = format!(
+            "SELECT json_group_array(json_array(server_uid, organization_uid, workload_type, \
+             platform, used, new, rental)) AS page, MAX(server_uid) AS last FROM ( \
+             SELECT server_uid, organization_uid, workload_type, platform, MAX(used_count) AS used, \
+             MAX(new_count) AS new, MAX(rental_count) AS rental \
+             FROM usage_samples INDEXED BY usage_samples_maxima \
+             WHERE {range} AND sampled_at >= ? AND sampled_at < ? \
+             GROUP BY server_uid, organization_uid, workload_type, platform)"
+        );
+        let (page, last): (String, Option<String>) = sqlx::query_as(&sql)
+            .bind(after)
+            .bind(bound.as_deref())
+            .bind(start)
+            .bind(end)
+            .fetch_one(&self.pool)
+            .await?;
+        let Some(last) = last else {
+            // No sample in the range: past the end, unless servers without a sample in the
+            // month were skipped over (a bounded page).
+            return match bound {
+                Some(b) => Ok(Some((Vec::new(), b))),
+                None => Ok(None),
+            };
+        };
+        type Raw<'r> = (
+            &'r str,
+            &'r str,
+            std::borrow::Cow<'r, str>,
+            std::borrow::Cow<'r, str>,
+            i64,
+            i64,
+            i64,
+        );
+        let mut raw: Vec<Raw<'_>> = serde_json::from_str(&page)
+            .map_err(|e| StoreError::Corrupt(format!("usage maxima page: {e}")))?;
+        // The order of `ORDER BY server_uid, organization_uid, workload_type, platform`.
+        raw.sort_by(|a, b| (a.0, a.1, &a.2, &a.3).cmp(&(b.0, b.1, &b.2, &b.3)));
+        let rows = raw
+            .into_iter()
+            .map(
+                |(server, org, workload_type, platform, used, new, rental)| {
+                    Ok(UsageAggregate {
+                        server_uid: uid(server)?,
+                        organization_uid: uid(org)?,
+                        workload_type: workload_type.into_owned(),
+                        platform: platform.into_owned(),
+                        used,
+                        new,
+                        rental,
+                    })
+                },
+            )
+            .collect::<StoreResult<Vec<_>>>()?;
+        let last = bound.unwrap_or(last);
+        Ok(Some((rows, last)))
+    }
+
+    /// Writes a generated report with either JSON `lines` or staged chunks (`(batch, order)`),
+    /// and drops the report's chunks the stored report does not use, in one transaction.
+    async fn store_report(
+        &self,
+        report: &ReportRecord,
+        lines: Option<&str>,
+        chunks: Option<(i64, String)>,
+    ) -> StoreResult<ReportWrite> {
+        let (batch, order) = match chunks {
+            Some((b, o)) => (Some(b), Some(o)),
+            None => (None, None),
+        };
+        let mut tx = self.writer.begin().await?;
+        // Replace an unapproved report, else create one, else it is approved. Writing first
+        // takes SQLite's write lock at once, so concurrent generations queue instead of failing.
+        let replaced = sqlx::query(
+            "UPDATE reports SET status = ?, generated_at = ?, approved_at = ?, document = ?, \
+             lines = ?, line_batch = ?, line_chunks = ? \
+             WHERE owner_uid = ? AND month = ? AND status <> 'Approved'",
+        )
+        .bind(report.status.as_str())
+        .bind(micros(report.generated_at))
+        .bind(report.approved_at.map(micros))
+        .bind(report.document.to_string())
+        .bind(lines)
+        .bind(batch)
+        .bind(order.as_deref())
+        .bind(report.owner_uid.to_string())
+        .bind(&report.month)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if replaced == 1 {
+            ReportWrite::Replaced(report.id)
+        } else {
+            let created = sqlx::query(
+                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document, \
+                 lines, line_batch, line_chunks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(report.id)
+            .bind(report.owner_uid.to_string())
+            .bind(&report.month)
+            .bind(report.status.as_str())
+            .bind(micros(report.generated_at))
+            .bind(report.approved_at.map(micros))
+            .bind(report.document.to_string())
+            .bind(lines)
+            .bind(batch)
+            .bind(order.as_deref())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if created == 1 {
+                ReportWrite::Created(report.id)
+            } else {
+                let id: i64 =
+                    sqlx::query_scalar("SELECT id FROM reports WHERE owner_uid = ? AND month = ?")
+                        .bind(report.owner_uid.to_string())
+                        .bind(&report.month)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                ReportWrite::KeptApproved(id)
+            }
+        };
+        sqlx::query(
+            "DELETE FROM report_line_chunks WHERE report_id = ? \
+             AND batch IS NOT (SELECT line_batch FROM reports WHERE id = ?)",
+        )
+        .bind(report.id)
+        .bind(report.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// A report's chunk order as stored: seqs separated by commas.
+pub(crate) fn chunk_order_text(order: &[i64]) -> String {
+    order
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) fn parse_chunk_order(text: &str) -> StoreResult<Vec<i64>> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| StoreError::Corrupt(format!("report line chunk {s:?}")))
+        })
+        .collect()
+}
+
+/// The primary file's license fields as the report reads them; `None` unless all are there.
+pub(crate) fn report_license(
+    license_id: Option<String>,
+    support_id: Option<String>,
+    edition: Option<String>,
+    company: Option<String>,
+) -> Option<ReportLicense> {
+    Some(ReportLicense {
+        license_id: Uuid::parse_str(&license_id?).ok()?,
+        support_id: support_id?,
+        edition: edition?,
+        company: company?,
+    })
 }
 
 /// Whether `conn` is outside any transaction (SQLite's autocommit mode).
@@ -711,6 +996,10 @@ impl Store for SqliteStore {
         rows.iter().map(server_from_row).collect()
     }
 
+    async fn report_servers(&self) -> StoreResult<Vec<ReportServer>> {
+        self.report_servers_paged(SERVER_PAGE).await
+    }
+
     async fn record_server_report(
         &self,
         uid_: Uuid,
@@ -1151,6 +1440,49 @@ impl Store for SqliteStore {
         rows.iter().map(aggregate_from_row).collect()
     }
 
+    fn usage_maxima_stream(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> BoxStream<'_, StoreResult<UsageAggregate>> {
+        // SQLite hands rows over one at a time from its worker thread, which costs more than
+        // the query itself for millions of rows; pages of servers come back as one JSON row
+        // each instead, in the order of the key. The next page is read while the caller works
+        // through the current one.
+        let store = SqliteStore {
+            pool: self.pool.clone(),
+            writer: self.writer.clone(),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<StoreResult<Vec<UsageAggregate>>>(2);
+        tokio::spawn(async move {
+            let mut after = String::new();
+            loop {
+                let page = store
+                    .usage_maxima_page(&after, micros(start), micros(end), MAXIMA_PAGE_SAMPLES)
+                    .await;
+                let rows = match page {
+                    Ok(Some((rows, last))) => {
+                        after = last;
+                        Ok(rows)
+                    }
+                    Ok(None) => return,
+                    Err(e) => Err(e),
+                };
+                let failed = rows.is_err();
+                // A closed channel means the caller stopped reading.
+                if tx.send(rows).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|page| (page, rx))
+        })
+        .map_ok(|rows| futures::stream::iter(rows.into_iter().map(Ok::<_, StoreError>)))
+        .try_flatten()
+        .boxed()
+    }
+
     async fn usage_latest(
         &self,
         start: DateTime<Utc>,
@@ -1241,55 +1573,68 @@ impl Store for SqliteStore {
     }
 
     async fn write_report(&self, report: &ReportRecord) -> StoreResult<ReportWrite> {
-        let mut tx = self.writer.begin().await?;
-        // Replace an unapproved report, else create one, else it is approved. Writing first
-        // takes SQLite's write lock at once, so concurrent generations queue instead of failing.
-        let replaced = sqlx::query(
-            "UPDATE reports SET status = ?, generated_at = ?, approved_at = ?, document = ?, \
-             lines = ? WHERE owner_uid = ? AND month = ? AND status <> 'Approved'",
+        self.store_report(report, report.lines.as_deref(), None)
+            .await
+    }
+
+    async fn stage_report_lines(
+        &self,
+        report_id: i64,
+        batch: i64,
+        seq: i64,
+        body: &[u8],
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO report_line_chunks (report_id, batch, seq, body) VALUES (?, ?, ?, ?)",
         )
-        .bind(report.status.as_str())
-        .bind(micros(report.generated_at))
-        .bind(report.approved_at.map(micros))
-        .bind(report.document.to_string())
-        .bind(&report.lines)
-        .bind(report.owner_uid.to_string())
-        .bind(&report.month)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let outcome = if replaced == 1 {
-            ReportWrite::Replaced(report.id)
-        } else {
-            let created = sqlx::query(
-                "INSERT INTO reports (id, owner_uid, month, status, generated_at, approved_at, document, \
-                 lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(report.id)
-            .bind(report.owner_uid.to_string())
-            .bind(&report.month)
-            .bind(report.status.as_str())
-            .bind(micros(report.generated_at))
-            .bind(report.approved_at.map(micros))
-            .bind(report.document.to_string())
-            .bind(&report.lines)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if created == 1 {
-                ReportWrite::Created(report.id)
-            } else {
-                let id: i64 =
-                    sqlx::query_scalar("SELECT id FROM reports WHERE owner_uid = ? AND month = ?")
-                        .bind(report.owner_uid.to_string())
-                        .bind(&report.month)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                ReportWrite::KeptApproved(id)
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
+        .bind(report_id)
+        .bind(batch)
+        .bind(seq)
+        .bind(body)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_report_staged(
+        &self,
+        report: &ReportRecord,
+        batch: i64,
+        order: &[i64],
+    ) -> StoreResult<ReportWrite> {
+        self.store_report(report, None, Some((batch, chunk_order_text(order))))
+            .await
+    }
+
+    async fn report_line_chunks(&self, id: i64) -> StoreResult<Option<ReportLineChunks>> {
+        let row: Option<(Option<i64>, Option<String>)> =
+            sqlx::query_as("SELECT line_batch, line_chunks FROM reports WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some((Some(batch), Some(order))) => Ok(Some(ReportLineChunks {
+                batch,
+                order: parse_chunk_order(&order)?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn report_line_chunk(
+        &self,
+        id: i64,
+        batch: i64,
+        seq: i64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT body FROM report_line_chunks WHERE report_id = ? AND batch = ? AND seq = ?",
+        )
+        .bind(id)
+        .bind(batch)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn report(&self, id: i64) -> StoreResult<Option<ReportRecord>> {
@@ -1518,4 +1863,94 @@ async fn bump_inventory(conn: &mut sqlx::SqliteConnection, targets: &[Uuid]) -> 
 fn json_uid_list(uids: &[Uuid]) -> String {
     let quoted: Vec<String> = uids.iter().map(|u| format!("\"{u}\"")).collect();
     format!("[{}]", quoted.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_of_maxima_and_servers_read_the_same_as_one_query() {
+        let dir = std::env::temp_dir().join(format!("tallyman-pages-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc.timestamp_micros(1_790_000_000_000_000).unwrap();
+        let org = Organization {
+            uid: Uuid::new_v4(),
+            name: "P".into(),
+            kind: OrganizationType::Provider,
+            parent_uid: None,
+            created_at: now,
+        };
+        store.insert_organization(&org).await.unwrap();
+        let servers: Vec<ManagedServer> = (0..9)
+            .map(|i| ManagedServer {
+                uid: Uuid::new_v4(),
+                kind: TargetKind::BackupServer,
+                name: format!("s{i}"),
+                organization_uid: org.uid,
+                agent_uid: None,
+                created_at: now,
+                last_seen_at: None,
+                reported: serde_json::json!({"installationId": format!("i{}", i % 4)}),
+            })
+            .collect();
+        store.insert_servers(&servers).await.unwrap();
+        let mut samples = Vec::new();
+        for (i, s) in servers.iter().enumerate() {
+            // Server 3 only has samples outside the month; server 5 none at all.
+            if i == 5 {
+                continue;
+            }
+            for day in 0..(i as i64 % 3 + 1) {
+                let at = if i == 3 {
+                    now - chrono::Duration::days(40)
+                } else {
+                    now
+                };
+                for (wt, platform) in [("VBR_VM", "vSphere"), ("VBR_VM", "Hyper_V"), ("A\"b", "x")]
+                {
+                    samples.push(UsageSample {
+                        server_uid: s.uid,
+                        organization_uid: if day == 2 { Uuid::nil() } else { org.uid },
+                        workload_type: wt.into(),
+                        platform: platform.into(),
+                        sampled_at: at + chrono::Duration::hours(day),
+                        used: day + i as i64,
+                        new: 1,
+                        rental: 0,
+                    });
+                }
+            }
+        }
+        store.insert_usage_samples(&samples).await.unwrap();
+        let (start, end) = (
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(1),
+        );
+        let expected = store.usage_maxima(start, end).await.unwrap();
+        assert!(expected.len() > 10);
+        for page_samples in [1, 2, 3, 7, 1000] {
+            let mut after = String::new();
+            let mut got = Vec::new();
+            while let Some((rows, last)) = store
+                .usage_maxima_page(&after, micros(start), micros(end), page_samples)
+                .await
+                .unwrap()
+            {
+                got.extend(rows);
+                after = last;
+            }
+            assert_eq!(got, expected, "pages of {page_samples} samples");
+        }
+        let one = store.report_servers_paged(1000).await.unwrap();
+        assert_eq!(one.len(), 9);
+        for page in [1, 2, 4] {
+            assert_eq!(store.report_servers_paged(page).await.unwrap(), one);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

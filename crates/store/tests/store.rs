@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, DurationRound, Utc};
+use futures::TryStreamExt;
 use serde_json::json;
 use tallyman_store::testing::{backends, TestDatabase};
 use tallyman_store::*;
@@ -564,6 +565,12 @@ async fn usage_samples_are_idempotent_and_aggregate_per_month() {
         ));
         let range = (t0 - Duration::days(1), t0 + Duration::days(30));
         let max = store.usage_maxima(range.0, range.1).await.unwrap();
+        let streamed: Vec<UsageAggregate> = store
+            .usage_maxima_stream(range.0, range.1)
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(streamed, max, "{backend:?}");
         assert_eq!(max.len(), 1);
         assert_eq!(
             (max[0].used, max[0].new),
@@ -838,6 +845,240 @@ async fn inventory_changes_name_each_changed_target_until_pruned() {
                 .0
                 .reported,
             json!({"usedUnits": 3})
+        );
+    }
+}
+
+fn file(license_id: Uuid, sections: serde_json::Value, company: &str) -> serde_json::Value {
+    json!({
+        "licenseId": license_id,
+        "armoured": "-----BEGIN VEEAM LICENSE-----\nabc\n-----END VEEAM LICENSE-----\n",
+        "keyId": "k1",
+        "claims": {
+            "licenseId": license_id,
+            "supportId": "0123456",
+            "edition": "Enterprise Plus",
+            "company": company,
+            "sectionTypes": sections,
+        },
+        "installedAt": "2026-10-01T00:00:00Z",
+    })
+}
+
+#[tokio::test]
+async fn report_servers_read_only_what_reports_need() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let org = provider(&store).await;
+        let server = |name: &str, reported: serde_json::Value| ManagedServer {
+            uid: Uuid::new_v4(),
+            kind: TargetKind::BackupServer,
+            name: name.into(),
+            organization_uid: org.uid,
+            agent_uid: None,
+            created_at: now(),
+            last_seen_at: None,
+            reported,
+        };
+        let merged = server(
+            "merged",
+            json!({"installationId": "inst-1", "productVersion": "11.0.1", "usedUnits": 3.0}),
+        );
+        let single = server("single", serde_json::Value::Null);
+        let odd = server("odd", json!({"installationId": 5}));
+        let bare = server("bare", json!({}));
+        store
+            .insert_servers(&[merged.clone(), single.clone(), odd.clone(), bare.clone()])
+            .await
+            .unwrap();
+        let (socket, instance, only) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let slots = [
+            (
+                merged.uid,
+                json!({"files": [file(socket, json!(["Socket"]), "Socket Co"),
+                                 file(instance, json!(["Instance"]), "Instance Co")],
+                       "autoUpdateEnabled": true}),
+            ),
+            (
+                single.uid,
+                json!({"files": [file(only, json!(null), "Only Co")]}),
+            ),
+            (odd.uid, json!({"files": [1, "text"]})),
+        ];
+        for (target, document) in slots {
+            let slot = LicenseSlot {
+                target_uid: target,
+                kind: TargetKind::BackupServer,
+                document,
+                revision: 0,
+                updated_at: now(),
+            };
+            let event = LicenseEvent {
+                target_uid: target,
+                at: now(),
+                actor: "test".into(),
+                action: "Install".into(),
+                detail: json!({}),
+            };
+            store.save_license_slot(&slot, None, &event).await.unwrap();
+        }
+        let rows = store.report_servers().await.unwrap();
+        let mut uids: Vec<Uuid> = [&merged, &single, &odd, &bare]
+            .iter()
+            .map(|s| s.uid)
+            .collect();
+        uids.sort();
+        assert_eq!(
+            rows.iter().map(|r| r.uid).collect::<Vec<_>>(),
+            uids,
+            "{backend:?}"
+        );
+        let row = |uid: Uuid| rows.iter().find(|r| r.uid == uid).unwrap().clone();
+        let m = row(merged.uid);
+        assert_eq!(
+            (m.kind, m.name.as_str(), m.organization_uid, m.created_at),
+            (
+                TargetKind::BackupServer,
+                "merged",
+                org.uid,
+                merged.created_at
+            )
+        );
+        assert_eq!(m.installation_id.as_deref(), Some("inst-1"));
+        assert_eq!(m.product_version.as_deref(), Some("11.0.1"));
+        assert_eq!(
+            m.license,
+            Some(ReportLicense {
+                license_id: instance,
+                support_id: "0123456".into(),
+                edition: "Enterprise Plus".into(),
+                company: "Instance Co".into(),
+            }),
+            "{backend:?}: the instance file is the primary one"
+        );
+        let s = row(single.uid);
+        assert_eq!((s.installation_id, s.product_version), (None, None));
+        assert_eq!(
+            s.license.map(|l| (l.license_id, l.company)),
+            Some((only, "Only Co".into()))
+        );
+        let o = row(odd.uid);
+        assert_eq!((o.installation_id, o.license), (None, None), "{backend:?}");
+        assert_eq!(row(bare.uid).license, None);
+    }
+}
+
+#[tokio::test]
+async fn staged_report_lines_belong_to_the_written_report() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let store = fresh(&db).await;
+        let owner = Uuid::new_v4();
+        let id = store.report_id_for(owner, "2026-10").await.unwrap();
+        let record = ReportRecord {
+            id,
+            owner_uid: owner,
+            month: "2026-10".into(),
+            status: ReportStatus::ApprovalRequired,
+            generated_at: now(),
+            approved_at: None,
+            document: json!({"v": 1}),
+            lines: None,
+        };
+        let chunk = |id, batch, seq| {
+            let store = store.clone();
+            async move { store.report_line_chunk(id, batch, seq).await.unwrap() }
+        };
+        store.stage_report_lines(id, 1, 0, b"first").await.unwrap();
+        store.stage_report_lines(id, 1, 1, b"second").await.unwrap();
+        assert_eq!(store.report_line_chunks(id).await.unwrap(), None);
+        assert_eq!(
+            store
+                .write_report_staged(&record, 1, &[1, 0])
+                .await
+                .unwrap(),
+            ReportWrite::Created(id)
+        );
+        assert_eq!(
+            store.report_line_chunks(id).await.unwrap(),
+            Some(ReportLineChunks {
+                batch: 1,
+                order: vec![1, 0]
+            })
+        );
+        assert_eq!(chunk(id, 1, 1).await.as_deref(), Some(&b"second"[..]));
+
+        // Regenerating replaces the lines; an interrupted generation's chunks go too.
+        store.stage_report_lines(id, 9, 0, b"orphan").await.unwrap();
+        store.stage_report_lines(id, 2, 0, b"again").await.unwrap();
+        assert_eq!(
+            store.write_report_staged(&record, 2, &[0]).await.unwrap(),
+            ReportWrite::Replaced(id)
+        );
+        assert_eq!(chunk(id, 1, 0).await, None, "{backend:?}");
+        assert_eq!(chunk(id, 9, 0).await, None, "{backend:?}");
+        assert_eq!(chunk(id, 2, 0).await.as_deref(), Some(&b"again"[..]));
+
+        // An approved report keeps its lines.
+        assert!(store
+            .transition_report(
+                id,
+                ReportStatus::ApprovalRequired,
+                ReportStatus::Approved,
+                &json!({"v": 1}),
+                now()
+            )
+            .await
+            .unwrap());
+        store.stage_report_lines(id, 3, 0, b"late").await.unwrap();
+        assert_eq!(
+            store.write_report_staged(&record, 3, &[0]).await.unwrap(),
+            ReportWrite::KeptApproved(id)
+        );
+        assert_eq!(chunk(id, 3, 0).await, None, "{backend:?}");
+        assert_eq!(
+            store.report_line_chunks(id).await.unwrap(),
+            Some(ReportLineChunks {
+                batch: 2,
+                order: vec![0]
+            })
+        );
+
+        // A report written with JSON lines has no chunks.
+        let other = store.report_id_for(owner, "2026-11").await.unwrap();
+        let november = ReportRecord {
+            id: other,
+            month: "2026-11".into(),
+            ..record.clone()
+        };
+        store.stage_report_lines(other, 4, 0, b"x").await.unwrap();
+        store.write_report_staged(&november, 4, &[0]).await.unwrap();
+        let json_lines = ReportRecord {
+            lines: Some("[]".into()),
+            ..november.clone()
+        };
+        assert_eq!(
+            store.write_report(&json_lines).await.unwrap(),
+            ReportWrite::Replaced(other)
+        );
+        assert_eq!(store.report_line_chunks(other).await.unwrap(), None);
+        assert_eq!(chunk(other, 4, 0).await, None);
+        assert_eq!(
+            store.report_lines(other).await.unwrap().as_deref(),
+            Some("[]")
+        );
+        // No chunks at all is an empty list, not JSON lines.
+        assert_eq!(
+            store.write_report_staged(&november, 5, &[]).await.unwrap(),
+            ReportWrite::Replaced(other)
+        );
+        assert_eq!(
+            store.report_line_chunks(other).await.unwrap(),
+            Some(ReportLineChunks {
+                batch: 5,
+                order: vec![]
+            })
         );
     }
 }

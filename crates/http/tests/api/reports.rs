@@ -2664,3 +2664,127 @@ async fn report_totals_agree_on_random_fleets() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn csv_rows_are_byte_exact_for_chunked_and_json_stored_lines() {
+    use tallyman_domain::report::ReportLine;
+    use tallyman_store::{ReportRecord, ReportStatus};
+    for backend in backends() {
+        let app = spawn(backend, None).await;
+        let admin = app.admin_token().await;
+        let owner = app.provider.uid;
+        let (org, server, license) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let counted = ReportLine {
+            section: "Main".into(),
+            licensee: "Acme, Inc.".into(),
+            organization_type: "Company".into(),
+            organization_name: " Spaced \"Q\"".into(),
+            organization_uid: org,
+            server_uid: server,
+            server_name: "srv\nline".into(),
+            product_type: "BackupAndReplication".into(),
+            license_edition: "Enterprise Plus".into(),
+            license_id: Some(license),
+            support_id: Some("0123".into()),
+            workload_type: "VBR_VM".into(),
+            platform: "vSphere".into(),
+            weight: 0.5,
+            initial_count: 3,
+            new_count: 1,
+            reported_count: 3,
+            used_points: 1.5,
+            note: String::new(),
+        };
+        let excluded = ReportLine {
+            section: "Excluded".into(),
+            license_edition: String::new(),
+            license_id: None,
+            support_id: None,
+            workload_type: String::new(),
+            platform: String::new(),
+            weight: 0.0,
+            initial_count: 0,
+            new_count: 0,
+            reported_count: 0,
+            used_points: 0.0,
+            note: "NotCollected".into(),
+            ..counted.clone()
+        };
+        let document = json!({"reportParameters": {
+            "organizationName": "Owner, Ltd",
+            "generationDate": "2026-01-01T00:00:00.0000000+00:00",
+        }});
+        let record = |id: i64, month: &str| ReportRecord {
+            id,
+            owner_uid: owner,
+            month: month.into(),
+            status: ReportStatus::ApprovalRequired,
+            generated_at: app.clock.now(),
+            approved_at: None,
+            document: document.clone(),
+            lines: None,
+        };
+        let expected = |id: i64, month: &str| {
+            let head = format!("{id},{month},\"Owner, Ltd\",ApprovalRequired,");
+            let tail = ",2026-01-01T00:00:00.0000000+00:00\r\n";
+            format!(
+                "\u{feff}{}\r\n\
+                 {head}Main,\"Acme, Inc.\",Company,\" Spaced \"\"Q\"\"\",{org},\"srv\nline\",{server},\
+                 BackupAndReplication,Enterprise Plus,{license},0123,VBR_VM,vSphere,0.5,3,1,3,1.5,{tail}\
+                 {head}Excluded,\"Acme, Inc.\",Company,\" Spaced \"\"Q\"\"\",{org},\"srv\nline\",{server},\
+                 BackupAndReplication,,,,,,0,0,0,0,0,NotCollected{tail}",
+                CSV_COLUMNS.join(",")
+            )
+        };
+        let raw = |id: i64| {
+            let app = &app;
+            let admin = admin.clone();
+            async move {
+                let r = app
+                    .http
+                    .get(app.url(&format!("/licensing/reports/{id}/csv")))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                String::from_utf8(r.bytes().await.unwrap().to_vec()).unwrap()
+            }
+        };
+
+        // Lines stored as JSON (reports generated before lines were chunked).
+        let json_id = app.store.report_id_for(owner, "2020-01").await.unwrap();
+        let with_json = ReportRecord {
+            lines: Some(serde_json::to_string(&[&counted, &excluded]).unwrap()),
+            ..record(json_id, "2020-01")
+        };
+        app.store.write_report(&with_json).await.unwrap();
+        assert_eq!(
+            raw(json_id).await,
+            expected(json_id, "2020-01"),
+            "{backend:?}"
+        );
+
+        // Lines stored in chunks, one line per chunk, listed out of staging order.
+        let chunked_id = app.store.report_id_for(owner, "2020-02").await.unwrap();
+        for (seq, line) in [(1, &counted), (0, &excluded)] {
+            let mut fields = Vec::new();
+            line.view().write_csv_fields(&mut fields);
+            let mut body = (fields.len() as u32).to_le_bytes().to_vec();
+            body.extend_from_slice(&fields);
+            app.store
+                .stage_report_lines(chunked_id, 7, seq, &body)
+                .await
+                .unwrap();
+        }
+        app.store
+            .write_report_staged(&record(chunked_id, "2020-02"), 7, &[1, 0])
+            .await
+            .unwrap();
+        assert_eq!(
+            raw(chunked_id).await,
+            expected(chunked_id, "2020-02"),
+            "{backend:?}"
+        );
+    }
+}
