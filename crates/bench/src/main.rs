@@ -213,6 +213,44 @@ impl Drop for Child {
     }
 }
 
+/// The benchmark's administrator's password.
+const ADMIN_PASSWORD: &str = "bench-password";
+
+/// Adds the `admin` portal administrator the benchmarks log in as.
+async fn add_admin(store: &Arc<dyn Store>, provider: &Organization) -> anyhow::Result<()> {
+    store
+        .insert_user(&User {
+            uid: Uuid::new_v4(),
+            name: "admin".into(),
+            role: Role::PortalAdministrator,
+            organization_uid: provider.uid,
+            password_hash: hash_password(ADMIN_PASSWORD)?,
+            enabled: true,
+            created_at: Utc::now(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Logs in as `admin` at `base` (`…/api/v3`); returns the access token.
+async fn login(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let token: Value = http
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(token["access_token"]
+        .as_str()
+        .context("no token")?
+        .to_string())
+}
+
 /// Requests/s and latency of one measured operation.
 struct Measured {
     rate: f64,
@@ -358,18 +396,7 @@ async fn http_bench(
 ) -> anyhow::Result<()> {
     let store = run.store.clone();
     let provider = provider(&store).await?;
-    let password = "bench-password";
-    store
-        .insert_user(&User {
-            uid: Uuid::new_v4(),
-            name: "admin".into(),
-            role: Role::PortalAdministrator,
-            organization_uid: provider.uid,
-            password_hash: hash_password(password)?,
-            enabled: true,
-            created_at: Utc::now(),
-        })
-        .await?;
+    add_admin(&store, &provider).await?;
     let key = IssuerKey::generate();
     let mut trust = TrustStore::new();
     trust.add(key.public());
@@ -401,21 +428,7 @@ async fn http_bench(
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()?;
-    let token: Value = http
-        .post(format!("{base}/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "admin"),
-            ("password", password),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["access_token"]
-        .as_str()
-        .context("no token")?
-        .to_string();
+    let token = login(&http, &base).await?;
     let filter = "filter=%5B%7B%22property%22%3A%22status%22%2C%22operation%22%3A%22equals%22%2C%22value%22%3A%22Valid%22%7D%5D&sort=%5B%7B%22property%22%3A%22expirationDate%22%2C%22direction%22%3A%22descending%22%7D%5D&limit=100";
     let page_url = format!("{base}/licensing/backupServers?{filter}");
 
@@ -665,18 +678,7 @@ async fn reports_bench(run: Run, companies: usize, per_company: usize) -> anyhow
 
     // CSV export through the real server.
     let state = AppState::new(store.clone(), Arc::new(SystemClock), HttpConfig::default()).await?;
-    let password = "bench-password";
-    store
-        .insert_user(&User {
-            uid: Uuid::new_v4(),
-            name: "admin".into(),
-            role: Role::PortalAdministrator,
-            organization_uid: provider.uid,
-            password_hash: hash_password(password)?,
-            enabled: true,
-            created_at: now,
-        })
-        .await?;
+    add_admin(&store, &provider).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/api/v3", listener.local_addr()?);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -684,21 +686,7 @@ async fn reports_bench(run: Run, companies: usize, per_company: usize) -> anyhow
         let _ = rx.await;
     }));
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{base}/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "admin"),
-            ("password", password),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["access_token"]
-        .as_str()
-        .context("no token")?
-        .to_string();
+    let token = login(&http, &base).await?;
     let id = match written.first().map(|w| w.1) {
         Some(
             tallyman_store::ReportWrite::Created(id)

@@ -251,3 +251,16 @@ pub async fn error_item(r: reqwest::Response, status: u16) -> Value {
     }
     errors[0].clone()
 }
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (for JSON query parameters).
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -32,18 +32,6 @@ const TYPES: [LicenseType; 4] = [
     LicenseType::Evaluation,
 ];
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// Perpetual licenses carry no expiration date (support still ends).
 fn well_formed(claims: &mut tallyman_license::LicenseClaims) {
     if claims.license_type == LicenseType::Perpetual {

@@ -68,10 +68,6 @@ fn names(body: &Value) -> Vec<String> {
         .collect()
 }
 
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 #[tokio::test]
 async fn organizations_companies_and_resellers_have_the_vspc_shapes() {
     for backend in backends() {

@@ -67,19 +67,6 @@ async fn licensed_backup_servers(app: &TestApp, issuer: &Issuer, n: usize) {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 const LIST: &str = "/licensing/backupServers";
 
 async fn list(app: &TestApp, token: &str, query: &str) -> (u16, Value) {

@@ -182,19 +182,6 @@ async fn generate(app: &TestApp, month: Month) -> Vec<(Uuid, ReportWrite)> {
         .unwrap()
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// `GET` that must answer 200; returns the whole body.
 async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
     let r = app.get(path, token).await;
