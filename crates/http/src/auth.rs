@@ -124,27 +124,29 @@ fn bearer(parts: &Parts) -> Option<&str> {
 /// Resolves a live access token to its user, or explains why not.
 pub async fn authenticate(state: &AppState, token: &str, now: DateTime<Utc>) -> ApiResult<Caller> {
     let digest = token_digest(token);
-    // An access token from /token, or else an API key (sent the same way).
-    let (user_uid, read_only) = match state
+    // An access token from /token (read with its user in one query), or else an API key (sent
+    // the same way).
+    let user = match state
         .store
-        .token(&digest)
+        .token_with_user(&digest)
         .await?
-        .filter(|t| t.kind == TokenKind::Access)
+        .filter(|(t, _)| t.kind == TokenKind::Access)
     {
-        Some(record) if record.expires_at <= now => {
+        Some((record, _)) if record.expires_at <= now => {
             return Err(ApiError::unauthorized("The access token has expired."))
         }
-        Some(record) => (record.user_uid, record.read_only),
+        Some((record, user)) => Some((user, record.read_only)),
         None => match state.store.api_key(&digest).await? {
-            Some(key) => (key.user_uid, key.read_only),
+            Some(key) => state
+                .store
+                .user(key.user_uid)
+                .await?
+                .map(|user| (user, key.read_only)),
             None => return Err(ApiError::unauthorized("The access token is not valid.")),
         },
     };
-    let user = state
-        .store
-        .user(user_uid)
-        .await?
-        .filter(|u| u.enabled)
+    let (user, read_only) = user
+        .filter(|(u, _)| u.enabled)
         .ok_or_else(|| ApiError::unauthorized("The user of this token is disabled or gone."))?;
     Ok(Caller {
         user_uid: user.uid,

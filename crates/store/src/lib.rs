@@ -75,6 +75,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
     async fn token(&self, digest: &str) -> StoreResult<Option<TokenRecord>>;
+    /// The token with `digest` and its user, in one read (every authenticated request asks).
+    async fn token_with_user(&self, digest: &str) -> StoreResult<Option<(TokenRecord, User)>>;
     /// Revokes every token of a user; returns how many were removed.
     async fn revoke_user_tokens(&self, user_uid: Uuid) -> StoreResult<u64>;
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;

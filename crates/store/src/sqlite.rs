@@ -633,6 +633,19 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn token_with_user(&self, digest: &str) -> StoreResult<Option<(TokenRecord, User)>> {
+        sqlx::query(
+            "SELECT t.*, u.* FROM tokens t JOIN users u ON u.uid = t.user_uid \
+             WHERE t.digest = ?",
+        )
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(|row| Ok((token_from_row(row)?, user_from_row(row)?)))
+        .transpose()
+    }
+
     async fn revoke_user_tokens(&self, user_uid: Uuid) -> StoreResult<u64> {
         Ok(sqlx::query("DELETE FROM tokens WHERE user_uid = ?")
             .bind(user_uid.to_string())
