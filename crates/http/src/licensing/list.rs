@@ -19,7 +19,8 @@
 //! (for tenant scope) and its index entries.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -52,12 +53,43 @@ pub struct Lists {
 
 impl Default for Lists {
     fn default() -> Self {
+        let generations = Arc::new(GenerationReads::default());
         Self {
             kinds: TargetKind::SERVERS
                 .into_iter()
-                .map(|kind| (kind, KindList::new(kind)))
+                .map(|kind| (kind, KindList::new(kind, generations.clone())))
                 .collect(),
         }
+    }
+}
+
+/// Reads of the store's inventory generation, shared by concurrent requests without weakening
+/// what each sees: a request only uses a read that began after it arrived (so every write
+/// committed before the request is visible to it), and the requests that arrive while one read
+/// is in flight all share the next.
+#[derive(Default)]
+struct GenerationReads {
+    /// One read at a time, in arrival order.
+    turn: tokio::sync::Mutex<()>,
+    /// Reads begun so far.
+    begun: AtomicU64,
+    /// The last finished read: (its number, the generation it saw).
+    last: std::sync::Mutex<Option<(u64, i64)>>,
+}
+
+impl GenerationReads {
+    async fn current(&self, app: &App) -> ApiResult<i64> {
+        let arrived_after = self.begun.load(Ordering::SeqCst);
+        let _turn = self.turn.lock().await;
+        if let Some((read, generation)) = *self.last.lock().unwrap_or_else(|e| e.into_inner()) {
+            if read > arrived_after {
+                return Ok(generation);
+            }
+        }
+        let read = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        let generation = app.store.inventory_generation().await?;
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((read, generation));
+        Ok(generation)
     }
 }
 
@@ -85,6 +117,7 @@ impl Lists {
 /// The rendered, indexed list of one kind.
 pub struct KindList {
     kind: TargetKind,
+    generations: Arc<GenerationReads>,
     view: RwLock<View>,
     /// One refresh at a time; requests that waited find the list current.
     refresh: tokio::sync::Mutex<()>,
@@ -257,9 +290,10 @@ impl View {
 }
 
 impl KindList {
-    fn new(kind: TargetKind) -> Self {
+    fn new(kind: TargetKind, generations: Arc<GenerationReads>) -> Self {
         Self {
             kind,
+            generations,
             view: RwLock::new(View::new(kind)),
             refresh: tokio::sync::Mutex::new(()),
         }
@@ -277,7 +311,7 @@ impl KindList {
 
     /// Brings the list up to the store's current generation and the current time.
     async fn ensure_current(&self, app: &App) -> ApiResult<()> {
-        let generation = app.store.inventory_generation().await?;
+        let generation = self.generations.current(app).await?;
         if self.read()?.current(generation, app.clock.now()) {
             return Ok(());
         }
