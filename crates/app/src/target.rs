@@ -169,7 +169,7 @@ impl StoredTarget {
 }
 
 /// Parsed documents kept per node at most.
-const DOC_CACHE_ENTRIES: usize = 8192;
+const DOC_CACHE_ENTRIES: usize = 1024;
 
 /// Parsed slot documents by target, each with the revision it was parsed from.
 pub(crate) type DocCache = std::sync::RwLock<HashMap<Uuid, (i64, Arc<SlotDocument>)>>;

@@ -485,6 +485,7 @@ async fn http_bench(
         &page,
         baseline.rate,
     );
+    let (rss_read, _) = server.rss_mib();
     // Installs: each a fresh rental file for a distinct server.
     let files: Vec<String> = (0..requests.min(uids.len()))
         .map(|_| {
@@ -559,8 +560,9 @@ async fn http_bench(
     let (hello_rss, _) = hello.rss_mib();
     println!();
     println!(
-        "server process memory: {rss_built:.0} MiB resident after the cold list, {rss:.0} MiB \
-         after every operation above, {peak:.0} MiB peak (hello-world server: {hello_rss:.0} MiB)"
+        "server process memory: {rss_built:.0} MiB resident after the cold list, {rss_read:.0} MiB \
+         after the reads, {rss:.0} MiB after the installs too, {peak:.0} MiB peak (hello-world \
+         server: {hello_rss:.0} MiB)"
     );
     let _ = std::fs::remove_file(&key_file);
     Ok(())
