@@ -107,11 +107,6 @@ impl Lists {
         }
         Ok(())
     }
-
-    /// Approximate memory held by the lists (rendered rows and indexes), in bytes.
-    pub fn memory(&self) -> usize {
-        self.kinds.values().map(KindList::memory).sum()
-    }
 }
 
 /// The rendered, indexed list of one kind.
@@ -276,17 +271,6 @@ impl View {
             self.free.push(row);
         }
     }
-
-    fn memory(&self) -> usize {
-        let index = self.index.memory();
-        let rows: usize = self
-            .rows
-            .iter()
-            .flatten()
-            .map(|r| r.json.len() + std::mem::size_of::<Row>())
-            .sum();
-        index.columns + index.strings + index.sort_cache + rows + self.by_uid.capacity() * 24
-    }
 }
 
 impl KindList {
@@ -297,10 +281,6 @@ impl KindList {
             view: RwLock::new(View::new(kind)),
             refresh: tokio::sync::Mutex::new(()),
         }
-    }
-
-    fn memory(&self) -> usize {
-        self.view.read().map(|v| v.memory()).unwrap_or(0)
     }
 
     fn read(&self) -> ApiResult<std::sync::RwLockReadGuard<'_, View>> {
