@@ -122,10 +122,11 @@ impl Target {
 
 impl Target {
     /// The next instant the computed status or message of this target can change by time alone:
-    /// day counts change once a day relative to each date the rules count from.
+    /// every time rule (day counts, warning windows, expiry, grace) moves in whole days relative
+    /// to the dates the rules count from, so the next step of any of them is at most a day away.
     pub fn next_change(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let day = chrono::Duration::days(1);
-        let mut next = now + chrono::Duration::hours(1);
+        let mut next = now + day;
         let eval = self.evaluate(now);
         let anchors = self
             .terms()
@@ -167,6 +168,9 @@ impl StoredTarget {
         ))
     }
 }
+
+/// Targets read per query when walking a whole kind.
+const TARGETS_PAGE: usize = 4_096;
 
 /// Parsed documents kept per node at most.
 const DOC_CACHE_ENTRIES: usize = 1024;
@@ -245,8 +249,19 @@ impl App {
         if kind == TargetKind::Console {
             return Ok(vec![self.console_target().await?]);
         }
-        let servers = self.store.servers(Some(kind)).await?;
-        self.targets_for(servers).await
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.read_targets_page(kind, after, TARGETS_PAGE).await?;
+            let last_page = page.len() < TARGETS_PAGE;
+            after = page.last().map(|t| t.server.uid);
+            for stored in page {
+                out.push(stored.parse()?);
+            }
+            if last_page {
+                return Ok(out);
+            }
+        }
     }
 
     /// The targets of `kind` among `uids` (others and unknown uids are skipped), read in two
@@ -262,12 +277,6 @@ impl App {
             .into_iter()
             .filter(|s| s.kind == kind)
             .collect();
-        self.targets_for(servers).await
-    }
-
-    /// The targets of servers already in hand, with their license slots read in one query.
-    /// Their documents are parsed, not cached.
-    pub async fn targets_for(&self, servers: Vec<ManagedServer>) -> AppResult<Vec<Target>> {
         self.read_targets(servers)
             .await?
             .into_iter()
